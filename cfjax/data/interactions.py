@@ -1,0 +1,110 @@
+"""The `Interactions` record: a dataset of (user, item, rating[, timestamp]) rows on the host."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Interactions:
+  """User-item interactions with dense 0-based ids, held as host numpy arrays.
+
+  Attributes:
+    user: int32[N] dense user index in [0, num_users).
+    item: int32[N] dense item index in [0, num_items).
+    rating: float32[N] rating (or 1.0 for implicit feedback).
+    num_users: size of the user id space (U).
+    num_items: size of the item id space (I).
+    timestamp: optional int64[N] Unix timestamps.
+    user_ids: optional [U] original (raw) user ids, indexed by dense id.
+    item_ids: optional [I] original (raw) item ids, indexed by dense id.
+    item_titles: optional [I] titles, indexed by dense id.
+    name: dataset name, e.g. "movielens-100k".
+  """
+
+  user: np.ndarray
+  item: np.ndarray
+  rating: np.ndarray
+  num_users: int
+  num_items: int
+  timestamp: np.ndarray | None = None
+  user_ids: np.ndarray | None = None
+  item_ids: np.ndarray | None = None
+  item_titles: tuple[str, ...] | None = None
+  name: str = "interactions"
+
+  def __post_init__(self):
+    n = len(self.user)
+    for field in ("item", "rating") + (("timestamp",) if self.timestamp is not None else ()):
+      if len(getattr(self, field)) != n:
+        raise ValueError(f"Interactions.{field} has {len(getattr(self, field))} rows, user has {n}")
+    if n and (self.user.min() < 0 or self.user.max() >= self.num_users):
+      raise ValueError(f"user ids must lie in [0, {self.num_users}); re-index the users densely")
+    if n and (self.item.min() < 0 or self.item.max() >= self.num_items):
+      raise ValueError(f"item ids must lie in [0, {self.num_items}); re-index the items densely")
+
+  @property
+  def num_interactions(self) -> int:
+    return len(self.user)
+
+  def __len__(self) -> int:
+    return len(self.user)
+
+  @functools.cached_property
+  def _user_index(self) -> tuple[np.ndarray, np.ndarray]:
+    """CSR index: rows sorted by user (stable, so file order is kept), and offsets [U + 1]."""
+    order = np.argsort(self.user, kind="stable").astype(np.int64)
+    counts = np.bincount(self.user, minlength=self.num_users)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return order, offsets
+
+  @property
+  def user_counts(self) -> np.ndarray:
+    """int64[U]: number of interactions of each user."""
+    order, offsets = self._user_index
+    return np.diff(offsets)
+
+  @property
+  def item_counts(self) -> np.ndarray:
+    """int64[I]: number of interactions of each item."""
+    return np.bincount(self.item, minlength=self.num_items)
+
+  def history_rows(self, user: int) -> np.ndarray:
+    """Row indices (into this record's arrays) of one user's interactions, in file order."""
+    order, offsets = self._user_index
+    return order[offsets[user]:offsets[user + 1]]
+
+  def history_items(self, user: int) -> np.ndarray:
+    """Item ids of one user's interactions, in file order."""
+    return self.item[self.history_rows(user)]
+
+  def rows_of(self, user: int, items) -> np.ndarray:
+    """Row indices of (user, item) interactions for the given items.
+
+    Raises:
+      ValueError: if the user has no interaction with one of the items.
+    """
+    rows = self.history_rows(user)
+    position = {int(i): int(r) for i, r in zip(self.item[rows], rows)}
+    missing = [int(i) for i in items if int(i) not in position]
+    if missing:
+      raise ValueError(f"user {user} has no training interaction with items {missing}; "
+                       "a deletion must name items from the user's own training history")
+    return np.asarray([position[int(i)] for i in items], dtype=np.int64)
+
+  def select(self, rows: np.ndarray) -> "Interactions":
+    """A new record with only the given rows (ids and sizes unchanged)."""
+    rows = np.asarray(rows)
+    return dataclasses.replace(
+        self,
+        user=self.user[rows], item=self.item[rows], rating=self.rating[rows],
+        timestamp=None if self.timestamp is None else self.timestamp[rows])
+
+  def seen_matrix(self) -> np.ndarray:
+    """bool[U, I]: True where the user interacted with the item."""
+    seen = np.zeros((self.num_users, self.num_items), dtype=bool)
+    seen[self.user, self.item] = True
+    return seen

@@ -1,0 +1,259 @@
+"""Dataset loaders by name: `load("movielens-100k")` etc., backed by a small registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Callable
+
+import numpy as np
+
+from cfjax.data import paths
+from cfjax.data.accent_ids import match_accent_to_ml100k
+from cfjax.data.errors import DatasetError
+from cfjax.data.interactions import Interactions
+from cfjax.data.parsing import FLOAT, INT, STR, read_delimited, read_id_title, read_lines
+from cfjax.data.synthetic import make_synthetic
+
+ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+ACCENT_URL = ("https://raw.githubusercontent.com/hieptk/accent/"
+              "8c6652ed5e0c9716d33b3b29b03e2b25ab429ce3/NCF/data/movielens_train.tsv")
+ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
+AMAZON_URL = ("https://raw.githubusercontent.com/PreferredAI/static-data/"
+              "47a1737149dffcf3c2514bf9efa25a7afb9bcf42/cornac/datasets/amazon_digital_music/"
+              "rating.zip")
+
+ML100K_SHA256 = {
+    "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+    "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+}
+ACCENT_SHA256 = {
+    "movielens_train.tsv": "d8b9766bd7bca94aaeb6c9e114b260c8dffb917063d5bdfc8c3cb4a505c9e396",
+}
+ML1M_SHA256 = {
+    "ratings_uir.csv": "856e44e0b1f5091ac912c7f38cba7e497c5fdb6ea05587142a85ff9a62849b63",
+}
+# Optional ml-1m files: titles are attached only when both exist.
+ML1M_TITLE_FILES = ("item_idx_to_movie_id.csv", "movies.dat")
+AMAZON_SHA256 = {
+    "rating.txt": "11a2b696972fd54e49604a3484d02557a983488edc78122de99fb3b671aa39de",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """How to find and read one named dataset.
+
+  Attributes:
+    name: canonical name, e.g. "movielens-100k".
+    folder: sub-folder of the data directory, e.g. "ml-100k".
+    files: required file name -> expected SHA-256 (checked after a download).
+    read: function(folder, root) -> Interactions, called once all files are present.
+    aliases: other accepted names.
+    url: where the files come from (None: no automatic download exists).
+    zip_members: file name -> member inside the zip at `url` (None: `url` is the single file).
+    how_to_get: instructions for the missing-files error; may use {root} and {folder}.
+  """
+
+  name: str
+  folder: str
+  files: dict[str, str]
+  read: Callable[[pathlib.Path, pathlib.Path], Interactions]
+  aliases: tuple[str, ...] = ()
+  url: str | None = None
+  zip_members: dict[str, str] | None = None
+  how_to_get: str = ""
+
+
+def _dense(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(sorted unique raw ids, int32 dense index of each row)."""
+  ids, index = np.unique(raw, return_inverse=True)
+  return ids, index.astype(np.int32).reshape(-1)
+
+
+def _interactions(name: str, user_raw: np.ndarray, item_raw: np.ndarray, rating: np.ndarray,
+                  timestamp: np.ndarray | None = None,
+                  titles: Callable[[np.ndarray], tuple[str, ...] | None] | None = None
+                  ) -> Interactions:
+  """Builds an `Interactions` with users/items re-indexed densely by sorted raw id, rows kept."""
+  user_ids, user = _dense(user_raw)
+  item_ids, item = _dense(item_raw)
+  return Interactions(
+      user=user, item=item, rating=np.asarray(rating, dtype=np.float32),
+      num_users=len(user_ids), num_items=len(item_ids),
+      timestamp=None if timestamp is None else np.asarray(timestamp, dtype=np.int64),
+      user_ids=user_ids, item_ids=item_ids,
+      item_titles=None if titles is None else titles(item_ids), name=name)
+
+
+_UIRT = (("user", INT), ("item", INT), ("rating", FLOAT), ("timestamp", INT))
+
+
+def _read_ml100k(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
+  del root
+  cols = read_delimited(folder / "u.data", sep="\t", columns=_UIRT)
+  titles = read_id_title(folder / "u.item", sep="|", encoding="latin-1", min_fields=2)
+  return _interactions("movielens-100k", cols["user"], cols["item"], cols["rating"],
+                       cols["timestamp"], lambda ids: tuple(titles.get(int(i), "") for i in ids))
+
+
+def _accent_titles(root: pathlib.Path, cols: dict[str, np.ndarray]):
+  """Titles for ACCENT's item ids via the recovered ML-100K item map, or None if unavailable."""
+  ml_folder = root / "ml-100k"
+  if not all((ml_folder / f).is_file() for f in ("u.data", "u.item")):
+    return None
+  ml = read_delimited(ml_folder / "u.data", sep="\t", columns=_UIRT)
+  maps = match_accent_to_ml100k(cols, ml)
+  if maps is None:
+    return None
+  _, item_map = maps
+  titles = read_id_title(ml_folder / "u.item", sep="|", encoding="latin-1", min_fields=2)
+  return lambda ids: tuple(titles.get(int(item_map[int(i)]), "") for i in ids)
+
+
+def _read_accent(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
+  cols = read_delimited(folder / "movielens_train.tsv", sep="\t", columns=_UIRT)
+  return _interactions("accent-ml100k", cols["user"], cols["item"], cols["rating"],
+                       cols["timestamp"], _accent_titles(root, cols))
+
+
+def _ml1m_titles(folder: pathlib.Path) -> dict[int, str] | None:
+  """{item_idx: title} for the items whose GroupLens MovieID is resolved (None: no files)."""
+  if not all((folder / f).is_file() for f in ML1M_TITLE_FILES):
+    return None
+  path = folder / "item_idx_to_movie_id.csv"
+  lines = read_lines(path, encoding="utf-8")
+  if not lines or lines[0].split(",")[:2] != ["item_idx", "movie_id"]:
+    raise DatasetError(f"{path}: line 1: expected a header starting 'item_idx,movie_id'")
+  movies = read_id_title(folder / "movies.dat", sep="::", encoding="latin-1", min_fields=2)
+  titles = {}
+  for lineno, line in enumerate(lines[1:], start=2):
+    fields = line.split(",")
+    if len(fields) < 2:
+      raise DatasetError(f"{path}: line {lineno}: expected at least 2 ','-separated fields, "
+                         f"found {len(fields)}")
+    if fields[1].strip() == "":
+      continue  # ambiguous item: no single MovieID
+    try:
+      titles[int(fields[0])] = movies.get(int(fields[1]), "")
+    except ValueError:
+      raise DatasetError(f"{path}: line {lineno}: ids {fields[0]!r}, {fields[1]!r} "
+                         "are not integers") from None
+  return titles
+
+
+def _read_ml1m(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
+  del root
+  cols = read_delimited(folder / "ratings_uir.csv", sep=",",
+                        header=("user_id", "item_idx", "rating"),
+                        columns=(("user", INT), ("item", INT), ("rating", FLOAT)))
+  titles = _ml1m_titles(folder)
+  return _interactions("ml-1m", cols["user"], cols["item"], cols["rating"], None,
+                       None if titles is None else
+                       lambda ids: tuple(titles.get(int(i), "") for i in ids))
+
+
+def _read_amazon(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
+  del root
+  cols = read_delimited(folder / "rating.txt", sep=",",
+                        columns=(("user", STR), ("item", STR), ("rating", FLOAT),
+                                 ("timestamp", INT)))
+  return _interactions("amazon-digital-music", cols["user"], cols["item"], cols["rating"],
+                       cols["timestamp"])
+
+
+REGISTRY: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (
+        DatasetSpec(
+            name="movielens-100k", folder="ml-100k", files=ML100K_SHA256, read=_read_ml100k,
+            aliases=("movielens", "ml-100k", "ml100k"), url=ML100K_URL,
+            zip_members={f: f"ml-100k/{f}" for f in ML100K_SHA256},
+            how_to_get=f"download {ML100K_URL} and unzip it in {{root}} (it holds ml-100k/)"),
+        DatasetSpec(
+            name="accent-ml100k", folder="accent-ml100k", files=ACCENT_SHA256, read=_read_accent,
+            aliases=("accent",), url=ACCENT_URL,
+            how_to_get=f"download {ACCENT_URL} into {{folder}}"),
+        DatasetSpec(
+            name="ml-1m", folder="ml-1m", files=ML1M_SHA256, read=_read_ml1m,
+            aliases=("movielens-1m", "ml1m"), url=None,
+            how_to_get=("copy ratings_uir.csv (a conversion with no official download) and, for "
+                        "titles, item_idx_to_movie_id.csv and movies.dat (movies.dat is in "
+                        f"{ML1M_URL}) into {{folder}}")),
+        DatasetSpec(
+            name="amazon-digital-music", folder="amazon-digital-music", files=AMAZON_SHA256,
+            read=_read_amazon, aliases=("amazon",), url=AMAZON_URL,
+            zip_members={"rating.txt": "amazon_digital_music/rating.txt"},
+            how_to_get=f"download {AMAZON_URL} and unzip its rating.txt into {{folder}}"),
+    )
+}
+SYNTHETIC = "synthetic"
+
+
+def available_datasets() -> tuple[str, ...]:
+  """Canonical names accepted by `load` (aliases are accepted too)."""
+  return tuple(REGISTRY) + (SYNTHETIC,)
+
+
+def _canonical(name: str) -> str:
+  key = str(name).strip().lower()
+  if key == SYNTHETIC:
+    return SYNTHETIC
+  for spec in REGISTRY.values():
+    if key == spec.name or key in spec.aliases:
+      return spec.name
+  raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(available_datasets())} "
+                     f"(aliases: {', '.join(a for s in REGISTRY.values() for a in s.aliases)})")
+
+
+def _ensure_files(spec: DatasetSpec, folder: pathlib.Path, download: bool | None) -> None:
+  """Makes sure every required file exists, downloading it when allowed and possible."""
+  missing = [f for f in spec.files if not (folder / f).is_file()]
+  if not missing:
+    return
+  if spec.url is None:
+    reason = "no automatic download exists"
+  elif not paths.download_enabled(download):
+    reason = f"automatic download disabled by download=False or {paths.NO_DOWNLOAD_ENV}=1"
+  else:
+    try:
+      wanted = spec.files if spec.zip_members else {f: spec.files[f] for f in missing}
+      paths.download_files(spec.url, folder, wanted, spec.zip_members)
+      return
+    except (OSError, ValueError) as e:  # URLError, timeouts and checksum mismatches are OSErrors
+      reason = f"download failed: {e}"
+  raise DatasetError(
+      f"{spec.name}: missing {', '.join(missing)} in {folder}; "
+      f"{spec.how_to_get.format(root=folder.parent, folder=folder)}, or set "
+      f"{paths.DATA_DIR_ENV} (or --data_dir) to a folder that has {spec.folder}/ ({reason})")
+
+
+def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool | None = None,
+         **kwargs) -> Interactions:
+  """Loads a dataset by name.
+
+  Args:
+    name: one of `available_datasets()` or an alias ("movielens", "ml-100k", "amazon", ...).
+    data_dir: root folder holding one sub-folder per dataset; see `data_dir()` for the default.
+    download: allow fetching missing files (SHA-256 checked). None: allowed unless the
+      environment variable CFJAX_NO_DOWNLOAD=1.
+    **kwargs: only for "synthetic": forwarded to `make_synthetic`.
+
+  Returns:
+    Interactions with int32 dense user/item ids (sorted raw ids -> 0..), float32 ratings, raw ids
+    in `user_ids`/`item_ids`, rows in file order and `name` set to the canonical name.
+
+  Raises:
+    DatasetError: unknown name, missing files that could not be fetched, or a malformed file.
+  """
+  canonical = _canonical(name)
+  if canonical == SYNTHETIC:
+    return make_synthetic(**kwargs)
+  if kwargs:
+    raise DatasetError(f"load({canonical!r}) got unexpected arguments {sorted(kwargs)}; only "
+                       "data_dir and download are accepted for file datasets")
+  spec = REGISTRY[canonical]
+  root = paths.data_dir(data_dir)
+  folder = root / spec.folder
+  _ensure_files(spec, folder, download)
+  return spec.read(folder, root)
