@@ -1,0 +1,161 @@
+"""Training ONE model: a `lax.scan` over optimisation steps, pure and vmap-safe.
+
+The batched engine (`cfjax/train/batched.py`) is the only place that vmaps this.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cfjax.models.base import Recommender, weighted_loss
+from cfjax.types import Array, OptState, Params, PRNGKey
+
+
+@flax.struct.dataclass
+class TrainData:
+  """Training rows on the device: user, item: int32[N]; rating: float32[N]."""
+
+  user: Array
+  item: Array
+  rating: Array
+
+  @property
+  def num_rows(self) -> int:
+    return self.user.shape[0]
+
+
+def to_train_data(interactions) -> TrainData:
+  """Moves an `Interactions` record's rows to the device, keeping the row order."""
+  return TrainData(user=jnp.asarray(interactions.user, jnp.int32),
+                   item=jnp.asarray(interactions.item, jnp.int32),
+                   rating=jnp.asarray(interactions.rating, jnp.float32))
+
+
+class TrainState(NamedTuple):
+  """What training carries: the parameters and the optimizer state (e.g. Adam moments)."""
+
+  params: Params
+  opt_state: OptState
+
+
+def seed_keys(seed: int) -> tuple[PRNGKey, PRNGKey]:
+  """The two keys a seed stands for: (init_key, order_key)."""
+  init_key, order_key = jax.random.split(jax.random.PRNGKey(seed))
+  return init_key, order_key
+
+
+def init_state(model: Recommender, init_key: PRNGKey) -> TrainState:
+  """Fresh parameters from `init_key` and a fresh optimizer state."""
+  params = model.init(init_key)
+  return TrainState(params, model.optimizer.init(params))
+
+
+def steps_per_epoch(num_rows: int, batch_size: int | None) -> int:
+  """Minibatches per epoch; the remainder of each epoch's permutation is dropped."""
+  if batch_size is None:
+    return 1
+  if not 0 < batch_size <= num_rows:
+    raise ValueError(f"batch_size={batch_size} must lie in [1, {num_rows}] (the number of "
+                     "training rows); pass batch_size=None for full-batch training")
+  return num_rows // batch_size
+
+
+def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainState,
+        order_key: PRNGKey, steps: int, batch_size: int | None = None) -> TrainState:
+  """Trains ONE model on weighted rows (Yao et al., eq. 1) for `steps` optimizer steps.
+
+  Minimises sum_n w_n l_n(theta) / sum_n w_n + penalty(theta). With `batch_size=None` every
+  step sees all rows (full batch). Otherwise each epoch visits a permutation of the rows
+  drawn from `fold_in(order_key, epoch)` in batches of `batch_size` (the last partial batch
+  is dropped); the order does not depend on `weights`, so models that differ only in their
+  weights see identical batches (paired randomness).
+
+  Args:
+    model: the recommender.
+    data: training rows [N].
+    weights: float32[N] per-row multipliers (0 deletes a row).
+    state: initial parameters and optimizer state (fresh for scratch, trained for warm).
+    order_key: key of the minibatch order (unused in full batch).
+    steps: number of optimizer steps (static).
+    batch_size: rows per step (static), or None for full batch.
+
+  Returns:
+    The final `TrainState`.
+  """
+  num_rows = data.num_rows
+  optimizer = model.optimizer
+
+  def step(state, rows):
+    if rows is None:
+      users, items, ratings, batch_weights = data.user, data.item, data.rating, weights
+    else:
+      users, items, ratings = data.user[rows], data.item[rows], data.rating[rows]
+      batch_weights = weights[rows]
+    grads = jax.grad(lambda p: weighted_loss(model, p, users, items, ratings, batch_weights))(
+        state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state), None
+
+  if batch_size is None:
+    state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
+    return state
+
+  per_epoch = steps_per_epoch(num_rows, batch_size)
+  full_epochs, remainder = divmod(steps, per_epoch)
+
+  def epoch_batches(epoch):
+    order = jax.random.permutation(jax.random.fold_in(order_key, epoch), num_rows)
+    return order[: per_epoch * batch_size].reshape(per_epoch, batch_size)
+
+  def run_epoch(state, epoch):
+    state, _ = jax.lax.scan(step, state, epoch_batches(epoch))
+    return state, None
+
+  state, _ = jax.lax.scan(run_epoch, state, jnp.arange(full_epochs))
+  if remainder:
+    state, _ = jax.lax.scan(step, state, epoch_batches(full_epochs)[:remainder])
+  return state
+
+
+def train_original(model: Recommender, data: TrainData, *, seed: int, steps: int,
+                   batch_size: int | None = None) -> TrainState:
+  """Trains the original model (all rows weight 1) from `seed`; jitted once per config."""
+  init_key, order_key = seed_keys(seed)
+  return _train_original_jit(model, data, init_key, order_key, steps, batch_size)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def _train_original_jit(model, data, init_key, order_key, steps, batch_size):
+  weights = jnp.ones((data.num_rows,), jnp.float32)
+  return fit(model, data, weights, state=init_state(model, init_key), order_key=order_key,
+             steps=steps, batch_size=batch_size)
+
+
+def deleted_weights(deleted_rows: Array, num_rows: int) -> Array:
+  """float32[N] weights with the listed rows set to 0; entries -1 are padding.
+
+  Args:
+    deleted_rows: int32[R] row indices, padded with -1.
+    num_rows: N.
+  """
+  rows = jnp.where(deleted_rows < 0, num_rows, deleted_rows)  # padding -> out of bounds
+  return jnp.ones((num_rows,), jnp.float32).at[rows].set(0.0, mode="drop")
+
+
+def pad_deletions(deletions, width: int | None = None) -> np.ndarray:
+  """Packs a list of row-index lists into int32[M, R] padded with -1."""
+  deletions = [np.asarray(rows, dtype=np.int64).ravel() for rows in deletions]
+  width = max([len(rows) for rows in deletions] + [1]) if width is None else width
+  packed = np.full((len(deletions), width), -1, dtype=np.int32)
+  for m, rows in enumerate(deletions):
+    if len(rows) > width:
+      raise ValueError(f"deletion {m} has {len(rows)} rows, more than the width {width}")
+    packed[m, :len(rows)] = rows
+  return packed

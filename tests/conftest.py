@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny data and models, so XLA compiles stay small and are shared."""
+
+import numpy as np
+import pytest
+
+from cfjax.models import make_mf, make_ncf
+from cfjax.train import TrainData
+import jax.numpy as jnp
+
+TINY_USERS, TINY_ITEMS, TINY_ROWS = 12, 15, 120
+
+
+def tiny_rows(seed: int = 0):
+  """120 distinct (user, item) rows with ratings 1..5; every user has >= 5 rows."""
+  rng = np.random.default_rng(seed)
+  pairs = rng.permutation(TINY_USERS * TINY_ITEMS)[:TINY_ROWS]
+  user, item = np.divmod(pairs, TINY_ITEMS)
+  user[:TINY_USERS * 5] = np.repeat(np.arange(TINY_USERS), 5)  # guarantee short histories
+  pairs = np.unique(user * TINY_ITEMS + item)
+  user, item = np.divmod(pairs, TINY_ITEMS)
+  rating = rng.integers(1, 6, len(user)).astype(np.float32)
+  return user.astype(np.int32), item.astype(np.int32), rating
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+  user, item, rating = tiny_rows()
+  return TrainData(jnp.asarray(user), jnp.asarray(item), jnp.asarray(rating))
+
+
+@pytest.fixture(scope="session")
+def tiny_mf():
+  return make_mf(TINY_USERS, TINY_ITEMS, dim=4, learning_rate=0.05)
+
+
+@pytest.fixture(scope="session")
+def tiny_ncf():
+  return make_ncf(TINY_USERS, TINY_ITEMS, dim=4, mlp_layers=(4, 2), learning_rate=0.01)
