@@ -173,3 +173,13 @@ def test_sharded_result_equals_unsharded(device_count, tiny_mf, tiny_data):
                       steps=10, chunk_size=4, progress=False).outputs
   np.testing.assert_allclose(np.asarray(report["factors"]), unsharded["user_factors"],
                              rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("vector_width", [1, 3])
+def test_vector_width_only_changes_how_a_chunk_is_vectorised(tiny_mf, tiny_data, vector_width):
+  rows = np.array([[-1], [3], [4], [5]])
+  whole = retrain(tiny_mf, tiny_data, rows, seeds=[0, 1], steps=5, chunk_size=4,
+                  progress=False).outputs
+  grouped = retrain(tiny_mf, tiny_data, rows, seeds=[0, 1], steps=5, chunk_size=4,
+                    vector_width=vector_width, progress=False).outputs
+  chex.assert_trees_all_close(whole, grouped, atol=1e-6, rtol=1e-6)

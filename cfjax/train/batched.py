@@ -83,15 +83,23 @@ def train_original_exact(model: Recommender, data: TrainData, *, seed: int, step
   return jax.tree.map(lambda leaf: jnp.asarray(leaf[0, 0]), result.outputs)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _retrain_chunk(model, protocol, steps, batch_size, readout, data, start_state,
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _retrain_chunk(model, protocol, steps, batch_size, readout, vector_width, data, start_state,
                    deleted_rows, readout_args, seed_key_pairs):
-  """[C] deletions x [S] seeds -> readouts [C, S, ...]. The engine's only vmap site."""
+  """[C] deletions x [S] seeds -> readouts [C, S, ...]. The engine's only vmap site.
+
+  The C models of a chunk are vmapped `vector_width` at a time; `lax.map` runs the groups one
+  after another inside the same compiled call (vector_width=C: one vmap over the whole chunk).
+  """
   one = functools.partial(_one_model, model, protocol, steps, batch_size, readout, data,
                           start_state)
   over_seeds = jax.vmap(one, in_axes=(None, None, 0))
   over_models = jax.vmap(over_seeds, in_axes=(0, 0, None))
-  return over_models(deleted_rows, readout_args, seed_key_pairs)
+  if vector_width >= deleted_rows.shape[0]:
+    return over_models(deleted_rows, readout_args, seed_key_pairs)
+  # lax.map vmaps the per-model function over groups of `vector_width` itself.
+  return jax.lax.map(lambda xs: over_seeds(*xs, seed_key_pairs), (deleted_rows, readout_args),
+                     batch_size=vector_width)
 
 
 def trace_count() -> int:
@@ -106,7 +114,8 @@ def _model_mesh() -> Mesh:
 def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequence[int],
             steps: int, protocol: Protocol = "scratch", batch_size: int | None = None,
             original: TrainState | None = None, readout: Readout = params_readout,
-            readout_args: Any = None, chunk_size: int = 64, control: bool = False,
+            readout_args: Any = None, chunk_size: int = 64, vector_width: int | None = None,
+            control: bool = False,
             progress: bool = True, description: str = "retraining") -> RetrainResult:
   """Retrains one counterfactual model per deletion and seed (Yao et al., eq. 1).
 
@@ -130,6 +139,9 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
       the same function object across calls, or the chunk recompiles.
     readout_args: a pytree whose leaves have leading axis M (e.g. each model's user), or None.
     chunk_size: models per compiled call C (rounded up to a multiple of the device count).
+    vector_width: models vmapped together inside a chunk (default: the whole chunk). On CPU,
+      XLA's batched gathers and scatters can be slower than a loop (see docs/engine.md), so
+      a width below C runs the chunk as a compiled loop over vmapped groups.
     control: also retrain once with nothing deleted under each seed (returned apart).
     progress: show a progress bar over chunks.
     description: the progress bar's label.
@@ -181,6 +193,7 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
                                                                  padded - total, 0)]),
         readout_args)
 
+  width = chunk if vector_width is None else max(1, min(int(vector_width), chunk))
   key_pairs = [seed_keys(seed) for seed in seeds]
   seed_key_pairs = (jnp.stack([pair[0] for pair in key_pairs]),
                     jnp.stack([pair[1] for pair in key_pairs]))
@@ -200,7 +213,7 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
       chunk_rows = jax.device_put(deleted_rows[rows], sharded)
       chunk_args = (None if readout_args is None else
                     jax.device_put(jax.tree.map(lambda leaf: leaf[rows], readout_args), sharded))
-      result = _retrain_chunk(model, protocol, steps, batch_size, readout, data, start_state,
+      result = _retrain_chunk(model, protocol, steps, batch_size, readout, width, data, start_state,
                               chunk_rows, chunk_args, seed_key_pairs)
       if pending is not None:  # fetch the previous chunk while this one runs
         outputs.append(jax.device_get(pending))
