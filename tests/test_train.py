@@ -179,7 +179,21 @@ def test_sharded_result_equals_unsharded(device_count, tiny_mf, tiny_data):
 def test_vector_width_only_changes_how_a_chunk_is_vectorised(tiny_mf, tiny_data, vector_width):
   rows = np.array([[-1], [3], [4], [5]])
   whole = retrain(tiny_mf, tiny_data, rows, seeds=[0, 1], steps=5, chunk_size=4,
-                  progress=False).outputs
+                  vector_width=4, progress=False).outputs
   grouped = retrain(tiny_mf, tiny_data, rows, seeds=[0, 1], steps=5, chunk_size=4,
                     vector_width=vector_width, progress=False).outputs
   chex.assert_trees_all_close(whole, grouped, atol=1e-6, rtol=1e-6)
+
+
+def test_control_reads_out_with_its_own_argument(tiny_mf, tiny_data):
+  users = np.array([0, 3], dtype=np.int32)
+  result = retrain(tiny_mf, tiny_data, np.array([[-1], [-1]]), seeds=[0], steps=3,
+                   readout=_user_scores, readout_args=users, control=True,
+                   control_args=np.int32(5), chunk_size=2, progress=False)
+  alone = retrain(tiny_mf, tiny_data, np.array([[-1]]), seeds=[0], steps=3,
+                  readout=_user_scores, readout_args=np.array([5], np.int32), chunk_size=2,
+                  progress=False)
+  np.testing.assert_array_equal(result.control, alone.outputs[0])
+  with pytest.raises(ValueError, match="control_args"):
+    retrain(tiny_mf, tiny_data, np.array([[-1]]), seeds=[0], steps=3, readout=_user_scores,
+            readout_args=users[:1], control=True, progress=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import time
 from typing import Any, Callable, Literal, Sequence
 
 import chex
@@ -107,6 +108,20 @@ def trace_count() -> int:
   return _retrain_chunk._cache_size()
 
 
+def default_vector_width(batch_size: int | None, chunk: int) -> int:
+  """How many models to vmap together by default (see docs/engine.md for the measurements).
+
+  Minibatch steps are small and overhead-bound: vmapping the whole chunk amortises the
+  overhead (NCF on ACCENT's data: 1.6-3x a sequential loop on CPU). Full-batch steps over
+  tens of thousands of rows are bound by gathers and scatter-adds; on XLA:CPU these got
+  ~3-4x slower per model once they carried a model axis, so there a chunk runs as a compiled
+  loop over single models (about as fast as a sequential loop, without its dispatches).
+  """
+  if batch_size is None and jax.default_backend() == "cpu":
+    return 1
+  return chunk
+
+
 def _model_mesh() -> Mesh:
   return Mesh(np.asarray(jax.local_devices()), ("models",))
 
@@ -115,7 +130,7 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
             steps: int, protocol: Protocol = "scratch", batch_size: int | None = None,
             original: TrainState | None = None, readout: Readout = params_readout,
             readout_args: Any = None, chunk_size: int = 64, vector_width: int | None = None,
-            control: bool = False,
+            control: bool = False, control_args: Any = None,
             progress: bool = True, description: str = "retraining") -> RetrainResult:
   """Retrains one counterfactual model per deletion and seed (Yao et al., eq. 1).
 
@@ -139,10 +154,13 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
       the same function object across calls, or the chunk recompiles.
     readout_args: a pytree whose leaves have leading axis M (e.g. each model's user), or None.
     chunk_size: models per compiled call C (rounded up to a multiple of the device count).
-    vector_width: models vmapped together inside a chunk (default: the whole chunk). On CPU,
-      XLA's batched gathers and scatters can be slower than a loop (see docs/engine.md), so
-      a width below C runs the chunk as a compiled loop over vmapped groups.
+    vector_width: models vmapped together inside a chunk; a width below C runs the chunk as
+      a compiled loop over vmapped groups. Default: `default_vector_width` (the whole chunk,
+      except 1 for full-batch training on CPU, where XLA's batched gathers and scatters are
+      slower than a loop; see docs/engine.md).
     control: also retrain once with nothing deleted under each seed (returned apart).
+    control_args: the readout argument of the control (no leading M axis); required when
+      `control` and `readout_args` are both given.
     progress: show a progress bar over chunks.
     description: the progress bar's label.
 
@@ -170,8 +188,12 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
   if control:
     deleted_rows = np.concatenate([deleted_rows, np.full((1, deleted_rows.shape[1]), -1)])
     if readout_args is not None:
-      readout_args = jax.tree.map(lambda leaf: np.concatenate([leaf, leaf[-1:]]),
-                                  jax.tree.map(np.asarray, readout_args))
+      if control_args is None:
+        raise ValueError("control=True with readout_args needs control_args= (the control's "
+                         "readout argument, e.g. the user whose scores to read)")
+      readout_args = jax.tree.map(lambda leaf, extra: np.concatenate(
+          [np.asarray(leaf), np.asarray(extra)[None].astype(np.asarray(leaf).dtype)]),
+                                  readout_args, control_args)
   total = deleted_rows.shape[0]
   if readout_args is not None:
     for leaf in jax.tree.leaves(readout_args):
@@ -193,7 +215,7 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
                                                                  padded - total, 0)]),
         readout_args)
 
-  width = chunk if vector_width is None else max(1, min(int(vector_width), chunk))
+  width = max(1, min(int(vector_width or default_vector_width(batch_size, chunk)), chunk))
   key_pairs = [seed_keys(seed) for seed in seeds]
   seed_key_pairs = (jnp.stack([pair[0] for pair in key_pairs]),
                     jnp.stack([pair[1] for pair in key_pairs]))
@@ -203,7 +225,6 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
   data, seed_key_pairs, start_state = jax.device_put((data, seed_key_pairs, start_state),
                                                      replicated)
 
-  import time
   start = time.perf_counter()
   outputs, pending = [], None
   bar = tqdm(total=total, desc=description, unit="model", disable=not progress, leave=False)
