@@ -1,0 +1,17 @@
+"""Evaluating counterfactual explanations: records, batched verification by retraining, reports."""
+
+from cfjax.evaluate.baselines import (empty_explanation, item_embeddings, knn_explanation,
+                                      random_explanation, rmse, sample_users, top1_targets)
+from cfjax.evaluate.records import ExplanationRecord, VerifiedRecord, read_jsonl, write_jsonl
+from cfjax.evaluate.report import (environment_info, finished_results, markdown_table,
+                                   validity_markdown, write_results_dir)
+from cfjax.evaluate.verify import (jitted_scores, seen_rows, summarize, summarize_by_method,
+                                   user_scores_readout, verify)
+
+__all__ = [
+    "ExplanationRecord", "VerifiedRecord", "empty_explanation", "environment_info",
+    "finished_results", "item_embeddings", "jitted_scores", "knn_explanation", "markdown_table",
+    "random_explanation", "read_jsonl", "rmse", "sample_users", "seen_rows", "summarize",
+    "summarize_by_method", "top1_targets", "user_scores_readout", "validity_markdown", "verify",
+    "write_jsonl", "write_results_dir",
+]
