@@ -1,0 +1,1 @@
+"""Experiment runners (absl apps): `python -m experiments.<name>`."""
