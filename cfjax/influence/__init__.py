@@ -1,0 +1,18 @@
+"""Influence-function toolkit (Koh & Liang 2017; Yao et al. eq. 10; FIA, Cheng et al. 2019).
+
+Exact Hessian-vector products, parameter subsets, inverse-HVP solvers (CG, LiSSA, explicit)
+and the first-order change of a predicted score when a training row is removed.
+"""
+
+from cfjax.influence.hvp import make_hvp
+from cfjax.influence.influence import (InfluenceResult, influence_on_prediction,
+                                       make_score_change_fn, score_change_on_removal)
+from cfjax.influence.inverse import (CGNotConvergedError, CGNotConvergedWarning, CGReport,
+                                     cg_solve, check_converged, explicit_hessian,
+                                     explicit_inverse_hvp, lissa_solve)
+from cfjax.influence.subset import ParamSubset, row_subset, target_subset
+
+__all__ = ["CGNotConvergedError", "CGNotConvergedWarning", "CGReport", "InfluenceResult",
+           "ParamSubset", "cg_solve", "check_converged", "explicit_hessian",
+           "explicit_inverse_hvp", "influence_on_prediction", "lissa_solve", "make_hvp",
+           "make_score_change_fn", "row_subset", "score_change_on_removal", "target_subset"]

@@ -1,0 +1,230 @@
+"""Inverse Hessian-vector products: solve (H + damping * I) x = b.
+
+Koh & Liang (2017, Sec. 3) need s = H^{-1} b for a Hessian H they can only multiply by.
+Three solvers, all pure JAX and vmappable over the right-hand side b:
+
+* `cg_solve`: conjugate gradient with a convergence report (exact in exact arithmetic for
+  symmetric positive definite H + damping * I);
+* `lissa_solve`: the stochastic Neumann-series recursion of Agarwal et al. (2017), as Koh &
+  Liang use it;
+* `explicit_inverse_hvp`: forms the Hessian of a loss over a SMALL parameter vector (e.g. the
+  64 FIA parameters of one user and one item) and solves it directly.
+
+`hvp_fn` arguments take a pytree v and return H v (e.g. `functools.partial(make_hvp(L),
+params)`); damping is added by the solver, not by `hvp_fn`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from cfjax.types import Array, Params, PRNGKey
+
+MAX_EXPLICIT_SIZE = 4096
+
+
+class CGReport(NamedTuple):
+  """How a conjugate-gradient solve ended (arrays, so it can leave jit/vmap).
+
+  Attributes:
+    iterations: int32, CG iterations run (each costs one HVP).
+    residual_norm: ||b - (H + damping I) x|| / ||b|| (0 when b = 0), from the CG recurrence.
+    converged: bool, residual_norm <= tol and no direction of non-positive curvature met.
+  """
+
+  iterations: Array
+  residual_norm: Array
+  converged: Array
+
+
+class CGNotConvergedWarning(RuntimeWarning):
+  """Warned by `check_converged(..., on_fail="warn")`."""
+
+
+class CGNotConvergedError(RuntimeError):
+  """Raised by `check_converged(..., on_fail="raise")`."""
+
+
+def _flat_matvec(hvp_fn: Callable[[Params], Params], unravel, damping: float):
+  def matvec(x: Array) -> Array:
+    return ravel_pytree(hvp_fn(unravel(x)))[0] + damping * x
+  return matvec
+
+
+def cg_solve(hvp_fn: Callable[[Params], Params], b: Params, *, damping: float = 0.0,
+             tol: float = 1e-6, max_iters: int = 100) -> tuple[Params, CGReport]:
+  """Solves (H + damping * I) x = b by conjugate gradient (Hestenes & Stiefel, 1952).
+
+  The inverse-HVP of Koh & Liang (2017), x = (H + lambda I)^{-1} b, from x_0 = 0. Iterates
+  alpha_k = r_k.r_k / p_k.A p_k, x += alpha_k p_k, r -= alpha_k A p_k, p = r + beta_k p
+  (A = H + damping I) in a `lax.while_loop` until ||r|| <= tol * ||b||, `max_iters`
+  iterations, or p.A p <= 0 (A not positive definite along p: the solve stops unconverged;
+  add damping). Works on any pytree b (flattened with `ravel_pytree`); vmappable over b.
+
+  Args:
+    hvp_fn: v -> H v on pytrees shaped like b.
+    b: the right-hand side.
+    damping: lambda >= 0 added to the diagonal.
+    tol: relative residual tolerance.
+    max_iters: iteration cap (static).
+
+  Returns:
+    (x shaped like b, CGReport). Check the report with `check_converged` on the host.
+  """
+  b_flat, unravel = ravel_pytree(b)
+  matvec = _flat_matvec(hvp_fn, unravel, damping)
+  b_norm = jnp.linalg.norm(b_flat)
+  threshold_sq = jnp.square(tol * b_norm)
+
+  def cond(state):
+    k, _, _, _, rs, breakdown = state
+    return (k < max_iters) & (rs > threshold_sq) & ~breakdown
+
+  def body(state):
+    k, x, r, p, rs, _ = state
+    ap = matvec(p)
+    curvature = jnp.vdot(p, ap)
+    breakdown = curvature <= 0
+    alpha = jnp.where(breakdown, 0.0, rs / jnp.where(breakdown, 1.0, curvature))
+    x = x + alpha * p
+    r = r - alpha * ap
+    rs_new = jnp.vdot(r, r)
+    p = r + (rs_new / jnp.where(rs > 0, rs, 1.0)) * p
+    return k + 1, x, r, p, rs_new, breakdown
+
+  init = (jnp.zeros((), jnp.int32), jnp.zeros_like(b_flat), b_flat, b_flat,
+          jnp.vdot(b_flat, b_flat), jnp.zeros((), bool))
+  k, x, _, _, rs, breakdown = jax.lax.while_loop(cond, body, init)
+  residual = jnp.sqrt(rs) / jnp.where(b_norm > 0, b_norm, 1.0)
+  converged = (rs <= threshold_sq) & ~breakdown
+  return unravel(x), CGReport(iterations=k, residual_norm=residual, converged=converged)
+
+
+def check_converged(report: CGReport, *,
+                    on_fail: Literal["warn", "raise", "ignore"] = "warn") -> bool:
+  """Host-side check of a (possibly batched) `CGReport`; warns or raises if any solve failed.
+
+  Args:
+    report: from `cg_solve` (leaves may carry batch axes).
+    on_fail: "warn" (warnings.warn a `CGNotConvergedWarning`), "raise" (a
+      `CGNotConvergedError`) or "ignore".
+
+  Returns:
+    True if every solve converged.
+  """
+  if on_fail not in ("warn", "raise", "ignore"):
+    raise ValueError(f"check_converged: on_fail={on_fail!r} is not one of 'warn', 'raise', "
+                     "'ignore'; pass one of those")
+  converged = np.asarray(report.converged)
+  if converged.all():
+    return True
+  failed = ~converged
+  iterations = np.asarray(report.iterations)[failed]
+  residuals = np.asarray(report.residual_norm)[failed]
+  message = (f"CG did not converge in {failed.sum()} of {converged.size} solve(s): after "
+             f"{int(iterations.max())} iteration(s) the relative residual is up to "
+             f"{float(residuals.max()):.3g}; raise max_iters or add damping (H + damping*I "
+             "must be positive definite)")
+  if on_fail == "raise":
+    raise CGNotConvergedError(message)
+  if on_fail == "warn":
+    warnings.warn(message, CGNotConvergedWarning, stacklevel=2)
+  return False
+
+
+def lissa_solve(hvp_fn: Callable[..., Params], b: Params, *, scale: float, damping: float,
+                depth: int, num_samples: int = 1, key: PRNGKey | None = None) -> Params:
+  """LiSSA (Agarwal et al., 2017) inverse-HVP as in Koh & Liang (2017, Sec. 3).
+
+  Runs the recursion x_0 = b, x_{t+1} = b + (1 - damping) x_t - H x_t / scale for `depth`
+  steps and returns x_depth / scale. Its fixed point is x = scale (H + scale * damping I)^{-1}
+  b, so the result approximates
+
+    (H + scale * damping * I)^{-1} b       (NOTE: the effective damping is scale * damping).
+
+  It converges iff the eigenvalues of (1 - damping) I - H / scale lie in (-1, 1): choose
+  scale > lambda_max(H) / 2 (safer: > lambda_max(H)) and damping + lambda_min(H) / scale > 0;
+  the error decays like (1 - damping - lambda_min / scale)^depth.
+
+  Stochastic version: with `key`, `hvp_fn(v, key_t)` is called with a fresh key each step
+  (e.g. to draw a minibatch) and the results of `num_samples` independent recursions are
+  averaged. Without `key`, `hvp_fn(v)` is deterministic (full batch) and num_samples must be 1.
+  Vmappable over b.
+
+  Args:
+    hvp_fn: v -> H v, or (v, key) -> an unbiased estimate of H v when `key` is given.
+    b: the right-hand side (pytree).
+    scale: s > 0, divides H so the recursion contracts.
+    damping: d in [0, 1).
+    depth: recursion steps per sample (static).
+    num_samples: independent recursions averaged (static).
+    key: PRNG key for stochastic HVPs, or None.
+
+  Returns:
+    x shaped like b.
+  """
+  if scale <= 0 or not 0 <= damping < 1:
+    raise ValueError(f"lissa_solve: scale={scale}, damping={damping}; pass scale > 0 and "
+                     "0 <= damping < 1")
+  if key is None and num_samples != 1:
+    raise ValueError(f"lissa_solve: num_samples={num_samples} without a key repeats the same "
+                     "deterministic recursion; pass num_samples=1 or a key")
+  b_flat, unravel = ravel_pytree(b)
+
+  def apply_h(x, step_key):
+    v = unravel(x)
+    return ravel_pytree(hvp_fn(v) if step_key is None else hvp_fn(v, step_key))[0]
+
+  def one_sample(sample_key):
+    def step(x, t):
+      step_key = None if sample_key is None else jax.random.fold_in(sample_key, t)
+      return b_flat + (1.0 - damping) * x - apply_h(x, step_key) / scale, None
+    x, _ = jax.lax.scan(step, b_flat, jnp.arange(depth))
+    return x / scale
+
+  if key is None:
+    return unravel(one_sample(None))
+  samples = jax.lax.map(one_sample, jax.random.split(key, num_samples))
+  return unravel(jnp.mean(samples, axis=0))
+
+
+def explicit_hessian(loss_of_vector: Callable[[Array], Array], theta: Array, *,
+                     max_size: int = MAX_EXPLICIT_SIZE) -> Array:
+  """The explicit Hessian grad^2 L(theta): [P, P] of a loss over a small vector theta: [P]."""
+  theta = jnp.asarray(theta)
+  if theta.ndim != 1:
+    raise ValueError(f"explicit_hessian: theta has shape {theta.shape}, not [P]; flatten it "
+                     "with a ParamSubset.select or jax.flatten_util.ravel_pytree")
+  if theta.shape[0] > max_size:
+    raise ValueError(f"explicit_hessian: theta has {theta.shape[0]} entries, more than "
+                     f"max_size={max_size}; restrict to a ParamSubset or use cg_solve")
+  return jax.hessian(loss_of_vector)(theta)
+
+
+def explicit_inverse_hvp(loss_of_vector: Callable[[Array], Array], theta: Array, b: Array, *,
+                         damping: float = 0.0, max_size: int = MAX_EXPLICIT_SIZE) -> Array:
+  """Solves (H + damping * I) x = b with the explicit Hessian H = grad^2 L(theta).
+
+  The exact inverse-HVP of Koh & Liang (2017, eq. 2 with H formed explicitly), practical for
+  FIA's small parameter subsets (Cheng et al., KDD 2019): forms H: [P, P] with
+  `jax.hessian` and calls `jnp.linalg.solve`. Under vmap over b the Hessian is formed once.
+
+  Args:
+    loss_of_vector: theta: [P] -> scalar loss.
+    theta: [P] the linearisation point (P <= max_size).
+    b: [P] the right-hand side.
+    damping: lambda added to the diagonal.
+    max_size: refuse larger P (the Hessian costs P^2 memory and P HVPs).
+
+  Returns:
+    x: [P].
+  """
+  hessian = explicit_hessian(loss_of_vector, theta, max_size=max_size)
+  eye = jnp.eye(hessian.shape[0], dtype=hessian.dtype)
+  return jnp.linalg.solve(hessian + damping * eye, b)
