@@ -24,7 +24,7 @@ from cfjax.train import to_train_data, train_original
 from experiments import common_flags  # noqa: F401  (dataset, data_dir, model, seed, ...)
 
 flags.DEFINE_integer("num_users", 20, "Users to explain.")
-flags.DEFINE_integer("steps", 200, "Full-batch Adam steps (original and each retrain).")
+flags.DEFINE_integer("steps", 600, "Full-batch Adam steps (original and each retrain).")
 flags.DEFINE_integer("deletion_size", 3, "Items deleted per explanation.")
 FLAGS = flags.FLAGS
 

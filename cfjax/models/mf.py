@@ -49,7 +49,7 @@ class BiasedMF(nn.Module):
             + self.user_factors[users] @ self.item_factors.T)
 
 
-def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.05,
+def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
             learning_rate: float = 0.05, init_std: float = 0.1,
             global_mean: float = 3.5) -> Recommender:
   """Builds a biased MF recommender trained with Adam on per-row regularised squared error.
@@ -58,7 +58,10 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.05,
     num_users: U.
     num_items: I.
     dim: latent dimension D.
-    l2: per-row L2 weight lambda.
+    l2: per-row L2 weight lambda. The default 0.15 came from a grid on a 70/30 split of
+      MovieLens 100K (dim 16, Adam 0.05, full batch; docs/models.md): test RMSE 0.918 and
+      the same top-1 item for 97 % of users across two seeds at 1,000 steps, where 0.05
+      gave RMSE 0.995 and 23 % agreement (an under-regularised MF whose top-1 is noise).
     learning_rate: Adam step size.
     init_std: standard deviation of the normal init of the factors.
     global_mean: initial value of the global bias mu (use the training mean rating).
