@@ -15,3 +15,8 @@ __all__ = [
     "summarize_by_method", "top1_targets", "user_scores_readout", "validity_markdown", "verify",
     "write_jsonl", "write_results_dir",
 ]
+
+from cfjax.evaluate import accent_eval, significance  # noqa: E402  (ACCENT Table 1)
+from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided  # noqa: E402
+
+__all__ += ["accent_eval", "mcnemar", "paired_t_test_one_sided", "significance"]
