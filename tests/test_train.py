@@ -132,6 +132,7 @@ def test_deleted_weights_and_padding():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(deleted_rows=np.zeros(3)), "int\\[M, R\\]"),
     (dict(deleted_rows=np.array([[10_000]])), "rows"),
+    (dict(deleted_rows=np.array([[-2]])), "padding"),
     (dict(deleted_rows=np.array([[0]]), protocol="hot"), "protocol"),
     (dict(deleted_rows=np.array([[0]]), protocol="warm"), "original="),
     (dict(deleted_rows=np.array([[0]]), seeds=[]), "seed"),

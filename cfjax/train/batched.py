@@ -171,6 +171,9 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
   if deleted_rows.ndim != 2:
     raise ValueError(f"deleted_rows must be int[M, R] padded with -1; got shape "
                      f"{deleted_rows.shape}")
+  if deleted_rows.size and deleted_rows.min() < -1:
+    raise ValueError(f"deleted_rows holds {deleted_rows.min()}; row indices are >= 0 and "
+                     "-1 is the only padding value")
   if deleted_rows.size and deleted_rows.max() >= data.num_rows:
     raise ValueError(f"deleted_rows holds row {deleted_rows.max()} but the data has only "
                      f"{data.num_rows} rows; pass row indices of the training data")
