@@ -73,6 +73,26 @@ def weighted_loss(model: Recommender, params: Params, users: Array, items: Array
   return jnp.sum(weights * losses) / total_weight + model.penalty(params)
 
 
+def linen_functions(module) -> tuple[Callable, Callable, Callable]:
+  """(init, predict, scores) of a Linen module with `__call__(users, items)` and `all_scores`.
+
+  init: key -> params; predict: (params, users[B], items[B]) -> [B];
+  scores: (params, users[B]) -> [B, I].
+  """
+  dummy = jnp.zeros((1,), jnp.int32)
+
+  def init(key):
+    return module.init(key, dummy, dummy)["params"]
+
+  def predict(params, users, items):
+    return module.apply({"params": params}, users, items)
+
+  def scores(params, users):
+    return module.apply({"params": params}, users, method=type(module).all_scores)
+
+  return init, predict, scores
+
+
 def l2_penalty(params: Params) -> Array:
   """1/2 * sum of squares of every parameter (TensorFlow's `l2_loss` summed)."""
   return 0.5 * sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(params))

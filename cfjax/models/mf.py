@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import optax
 
-from cfjax.models.base import Recommender
+from cfjax.models.base import Recommender, linen_functions
 
 
 class BiasedMF(nn.Module):
@@ -70,16 +70,7 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
     A `Recommender`.
   """
   module = BiasedMF(num_users, num_items, dim, init_std, float(global_mean))
-  dummy = jnp.zeros((1,), jnp.int32)
-
-  def init(key):
-    return module.init(key, dummy, dummy)["params"]
-
-  def predict(params, users, items):
-    return module.apply({"params": params}, users, items)
-
-  def scores(params, users):
-    return module.apply({"params": params}, users, method=BiasedMF.all_scores)
+  init, predict, scores = linen_functions(module)
 
   def row_losses(params, users, items, ratings):
     prediction, norms = module.apply({"params": params}, users, items,

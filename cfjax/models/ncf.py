@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import optax
 
-from cfjax.models.base import Recommender, l2_penalty
+from cfjax.models.base import Recommender, linen_functions, l2_penalty
 
 
 class NeuMF(nn.Module):
@@ -71,16 +71,7 @@ def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
     A `Recommender`.
   """
   module = NeuMF(num_users, num_items, dim, tuple(mlp_layers))
-  dummy = jnp.zeros((1,), jnp.int32)
-
-  def init(key):
-    return module.init(key, dummy, dummy)["params"]
-
-  def predict(params, users, items):
-    return module.apply({"params": params}, users, items)
-
-  def scores(params, users):
-    return module.apply({"params": params}, users, method=NeuMF.all_scores)
+  init, predict, scores = linen_functions(module)
 
   def row_losses(params, users, items, ratings):
     return jnp.square(ratings - predict(params, users, items))
