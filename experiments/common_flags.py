@@ -7,7 +7,9 @@ from absl import flags
 
 flags.DEFINE_string("dataset", "movielens-100k", "Dataset name for cfjax.data.load.")
 flags.DEFINE_string("data_dir", None, "Data root (default: $CFJAX_DATA_DIR or ~/.cache/cfjax).")
-flags.DEFINE_enum("model", "mf", ["mf", "ncf"], "Recommender.")
+flags.DEFINE_enum("model", "mf", ["mf", "ncf", "rcf", "all"], "Recommender; `all` runs every "
+                  "model a runner supports; `rcf` is accepted and reported as not implemented "
+                  "yet.")
 flags.DEFINE_integer("seed", 0, "Seed of the split, the original model and the sampled users.")
 flags.DEFINE_string("output_dir", None, "Results directory (default: results/<runner>).")
 flags.DEFINE_integer("chunk_size", None, "Models per compiled engine call (default: 1 on CPU, "

@@ -103,7 +103,10 @@ def run(settings: dict, progress: bool = True) -> str:
 def main(argv):
   """absl entry point: runs with the flag settings and prints the table."""
   del argv
-  print(run(settings_from_flags()))
+  try:
+    print(run(settings_from_flags()))
+  except ValueError as error:  # bad input: one line, no traceback
+    raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":
