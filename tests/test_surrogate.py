@@ -1,0 +1,104 @@
+"""Surrogates (Yao et al., sec. 5.2), the eq. 9 search and held-out fit."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from cfjax.explain import search, surrogate as sg, surrogate_models as sm
+from cfjax.data.interactions import Interactions
+from cfjax.simulate.generate import SimulationData
+
+U, I, P, HIST, N = 10, 40, 4, 8, 5
+
+
+def test_lasso_cv_recovers_a_sparse_planted_model():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(3000, 20))
+  w = np.zeros(20)
+  w[[0, 3, 11]] = [2.0, -1.5, 1.0]
+  y = x @ w + 0.7 + 0.1 * rng.normal(size=3000)
+  params, info = sm.lasso_cv(x, y, rng.integers(0, 5, 3000))
+  np.testing.assert_allclose(params["w"], w, atol=0.05)
+  assert abs(float(params["b"]) - 0.7) < 0.05
+  assert set(np.flatnonzero(np.abs(params["w"]) > 0.05)) == {0, 3, 11}
+  assert info["alpha"] < info["alphas"][0] and len(info["cv_mse"]) == len(info["alphas"])
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+  """A context, interactions and simulated data whose reg target is planted linear in eq. 8
+  for users 0..7 and pure noise for users 8 and 9."""
+  rng = np.random.default_rng(1)
+  seen = np.zeros((U, I), bool)
+  for u in range(U):
+    seen[u, rng.choice(I, HIST, replace=False)] = True
+  user, item = np.nonzero(seen)
+  train = Interactions(user.astype(np.int32), item.astype(np.int32),
+                       rng.integers(1, 6, len(user)).astype(np.float32), U, I)
+  context = sg.RecommenderContext(
+      user_emb=rng.normal(size=(U, P)).astype(np.float32),
+      item_emb=rng.normal(size=(I, P)).astype(np.float32),
+      centred_rating=np.where(seen, rng.normal(size=(U, I)), 0).astype(np.float32),
+      residual=np.where(seen, rng.normal(size=(U, I)), 0).astype(np.float32),
+      scores=rng.normal(size=(U, I)).astype(np.float32), seen=seen)
+  w = rng.normal(size=3 * P)
+  users, deleted, tops = [], [], []
+  for u in range(U):
+    for subset in itertools.islice(itertools.combinations(np.flatnonzero(seen[u]), 3), 30):
+      users.append(u)
+      deleted.append(subset)
+      tops.append(np.flatnonzero(~seen[u])[:N])
+  users, deleted, tops = np.asarray(users), np.asarray(deleted), np.asarray(tops)
+  x = np.concatenate([context.user_emb[users][:, None].repeat(N, 1),
+                      context.item_emb[deleted].sum(1)[:, None].repeat(N, 1),
+                      context.item_emb[tops]], axis=-1)
+  reg = x @ w
+  noisy = users >= 8
+  reg[noisy] = rng.normal(size=reg[noisy].shape) * reg.std()
+  clf = np.sign(np.round(reg))
+  data = SimulationData(users, deleted, tops, {"reg": reg, "clf": clf, "rank": np.round(reg),
+                                               "cross": reg}, tops * 0, tops * 0, 0.0)
+  return context, train, data
+
+
+def test_heldout_r2_is_computed_on_users_not_in_training(synthetic):
+  context, _, data = synthetic
+  fit_users, held = sg.split_users(range(10), 0.2, seed=0)
+  assert not set(fit_users) & set(held) and len(held) == 2
+  clean = list(range(8))
+  model = sg.fit_surrogate("lasso_reg", context, data, clean[:6],
+                           sg.FitOptions(num_folds=3))
+  assert model.info["users"] == 6
+  good = sg.heldout_metrics(model, context, data, [6, 7])
+  assert good["users"] == 2 and good["rows"] == 2 * 30 * N and good["r2"] > 0.99
+  noise = sg.heldout_metrics(model, context, data, [8, 9])  # unseen users with noise targets
+  assert noise["r2"] < 0.2
+
+
+def test_other_families_fit_and_score(synthetic):
+  context, _, data = synthetic
+  options = sg.FitOptions(num_folds=3, mlp_steps=200, logistic_steps=100)
+  for name in ("mlp_reg", "logreg_clf", "mlp_clf", "deepsets_reg", "coupled_reg"):
+    model = sg.fit_surrogate(name, context, data, range(6), options)
+    metrics = sg.heldout_metrics(model, context, data, [6, 7])
+    key = "accuracy" if model.spec.classify else "r2"
+    assert np.isfinite(metrics[key]), name
+  assert metrics["r2"] > 0.9  # coupled_reg contains eq. 8's features
+
+
+def test_search_returns_the_argmax_over_candidates(synthetic):
+  context, train, data = synthetic
+  model = sg.fit_surrogate("coupled_reg", context, data, range(6), sg.FitOptions(num_folds=3))
+  user, item = 2, int(np.flatnonzero(~context.seen[2])[0])
+  everything = np.asarray(list(itertools.combinations(np.sort(train.history_items(user)), 3)))
+  values = search.score_candidates(model, context, user, item, everything)
+  best = search.search(model, context, train, user, item, keep=3)
+  assert best.num_candidates == len(everything) == 56
+  np.testing.assert_array_equal(best.subsets[0], everything[np.argmax(values)])
+  np.testing.assert_allclose(best.scores, np.sort(values)[::-1][:3], rtol=1e-5)
+  capped = search.search(model, context, train, user, item, max_candidates=10, seed=4)
+  sampled = search.candidate_subsets(train.history_items(user), 3, 10, 4 + user)
+  assert capped.num_candidates == 10
+  sampled_values = search.score_candidates(model, context, user, item, sampled)
+  np.testing.assert_array_equal(capped.subsets[0], sampled[np.argmax(sampled_values)])
