@@ -16,7 +16,9 @@ __all__ = [
     "write_jsonl", "write_results_dir",
 ]
 
-from cfjax.evaluate import accent_eval, significance  # noqa: E402  (ACCENT Table 1)
+from cfjax.evaluate import accent_eval, lcer_metrics, significance, yao_eval  # noqa: E402
+from cfjax.evaluate.lcer_metrics import sufficiency_necessity  # noqa: E402
 from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided  # noqa: E402
 
-__all__ += ["accent_eval", "mcnemar", "paired_t_test_one_sided", "significance"]
+__all__ += ["accent_eval", "lcer_metrics", "mcnemar", "paired_t_test_one_sided", "significance",
+            "sufficiency_necessity", "yao_eval"]
