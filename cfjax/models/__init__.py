@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cfjax.models.base import Recommender, l2_penalty, weighted_loss
 from cfjax.models.mf import make_mf
+from cfjax.models.multvae import MultVAE, make_multvae, train_multvae
 from cfjax.models.ncf import make_ncf
 
 _FACTORIES = {"mf": make_mf, "ncf": make_ncf}
@@ -25,5 +26,5 @@ def make_model(name: str, data, **hparams) -> Recommender:
   return _FACTORIES[name](data.num_users, data.num_items, **hparams)
 
 
-__all__ = ["Recommender", "available_models", "l2_penalty", "make_mf", "make_model",
+__all__ = ["MultVAE", "make_multvae", "train_multvae", "Recommender", "available_models", "l2_penalty", "make_mf", "make_model",
            "make_ncf", "weighted_loss"]
