@@ -240,3 +240,97 @@ def run_table2(s: dict, output_dir, *, progress=print) -> dict:
   config["timings"] = timings
   write_results(output_dir, config=config, records=all_records, table=table, markdown=markdown)
   return table
+
+
+# --- Reuse of finished work (Table 3 and the sweep) -----------------------------------------
+
+CACHE_ROOT = "results/lcer_cache"
+# Settings that decide a record set (besides the method and K); data_dir, methods and chunk_size
+# do not change results.
+RESULT_KEYS = ("dataset", "seed", "epochs", "num_users", "steps", "kaffes_expansions", "lam",
+               "alpha")
+
+
+def _pairs_of(s: dict, prep: dict, k: int) -> list[tuple[int, int]]:
+  """The (row, item) pairs `explain_all` explains, in its order."""
+  x = prep["split"].test_tr[:s["num_users"]]
+  x = x[x.sum(axis=1) > 0]
+  pairs = top_k_pairs(prep["model"].score, prep["params"], x, k)
+  return list(zip(pairs["rows"].tolist(), pairs["items"].tolist()))
+
+
+def _same_pairs(records: list, pairs: list) -> bool:
+  return [(r.user, r.item) for r in records] == pairs
+
+
+def reuse_table2(s: dict, prep: dict, k: int, methods, table2_dir) -> dict:
+  """Records of `methods` at K from a finished lcer_table2 run with the same settings.
+
+  A method is reused only if its records cover exactly this run's (row, item) pairs (so a
+  Mult-VAE that trained differently is caught); LCER's records also need the same lambda/alpha.
+
+  Returns:
+    {method: [ExplanationRecord]} for the methods found (possibly empty).
+  """
+  path = pathlib.Path(table2_dir)
+  try:
+    old = json.loads((path / "config.json").read_text())["settings"]
+    json.loads((path / "table.json").read_text())
+  except (OSError, ValueError, KeyError):
+    return {}
+  keys = [key for key in RESULT_KEYS if key not in ("lam", "alpha")]
+  if any(old.get(key) != s.get(key) for key in keys):
+    return {}
+  from cfjax.evaluate.records import read_jsonl
+  records = read_jsonl(path / "explanations.jsonl")
+  pairs = _pairs_of(s, prep, k)
+  out = {}
+  for m in methods:
+    if m == "lcer" and (old.get("lam"), old.get("alpha")) != (s["lam"], s["alpha"]):
+      continue
+    recs = [r for r in records if r.method == m and r.extra.get("k") == k]
+    if recs and _same_pairs(recs, pairs):
+      out[m] = recs
+  return out
+
+
+def cache_dir(s: dict, root=CACHE_ROOT) -> pathlib.Path:
+  """Directory of LCER grid points for these data/model/step settings."""
+  return pathlib.Path(root) / (f"{s['dataset']}-seed{s['seed']}-e{s['epochs']}-"
+                               f"u{s['num_users']}-s{s['steps']}")
+
+
+def lcer_point(s: dict, prep: dict, k: int, *, root=CACHE_ROOT, table2_dir=None,
+               progress=print) -> tuple[list, float, str]:
+  """LCER's records at s['lam'], s['alpha'] and K, reused if already computed.
+
+  Looks in the cache (`cache_dir(s)/k{K}-lam{lam}-alpha{alpha}.jsonl`), then in a finished
+  Table 2 run (`table2_dir`), else runs LCER and writes the cache file (so interrupted grids
+  resume point by point). Cached records are used only if they cover this run's pairs.
+
+  Returns:
+    (records, seconds spent now, source) with source 'cache', 'table2' or 'computed'.
+  """
+  from cfjax.evaluate.records import read_jsonl
+  path = cache_dir(s, root) / f"k{k}-lam{s['lam']:g}-alpha{s['alpha']:g}.jsonl"
+  pairs = None
+  if path.is_file():
+    recs = read_jsonl(path)
+    pairs = _pairs_of(s, prep, k)
+    if _same_pairs(recs, pairs):
+      return recs, 0.0, "cache"
+    progress(f"{path}: pairs differ from this run's; recomputing")
+  if table2_dir is not None:
+    found = reuse_table2(s, prep, k, ["lcer"], table2_dir)
+    if "lcer" in found:
+      path.parent.mkdir(parents=True, exist_ok=True)
+      write_jsonl(path, found["lcer"])
+      return found["lcer"], 0.0, "table2"
+  t0 = time.perf_counter()
+  records, _ = explain_all(s, prep, k, methods=["lcer"])
+  seconds = time.perf_counter() - t0
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".tmp")
+  write_jsonl(tmp, records["lcer"])
+  tmp.replace(path)
+  return records["lcer"], seconds, "computed"

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cfjax.explain.lcer import (dense_item_score, explain_in_chunks, gumbel_softmax_st,
-                                make_lcer, pad_histories, pair_keys, removed_items)
+                                make_lcer, make_lcer_stepper, pad_histories, pair_keys, removed_items)
 
 ITEMS = 6
 
@@ -62,3 +62,27 @@ def test_vmapped_equals_one_at_a_time():
   np.testing.assert_array_equal(together.found, alone.found)
   np.testing.assert_array_equal(together.best_step, alone.best_step)
   np.testing.assert_allclose(together.best_loss, alone.best_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_python_stepped_equals_scanned():
+  """make_lcer_stepper (one call per optimiser step) does make_lcer's arithmetic."""
+  rng = np.random.default_rng(1)
+  params = {"w": jnp.asarray(rng.normal(size=(ITEMS, ITEMS)), jnp.float32),
+            "b": jnp.zeros(ITEMS)}
+  x = (rng.random((2, ITEMS)) < 0.6).astype(np.float32)
+  x[:, 0] = 1.0
+  hist, mask = pad_histories(x)
+  items, margins = np.array([1, 2]), np.array([0.1, -0.2], np.float32)
+  keys = pair_keys(jax.random.key(4), 2)
+  kw = dict(lam=0.05, alpha=0.1, learning_rate=0.05)
+  score = dense_item_score(linear_score, ITEMS)
+  batched = make_lcer(score, steps=20, **kw)(params, hist, mask, items, margins, keys)
+  init, step, finish = make_lcer_stepper(score, **kw)
+  for p in range(2):
+    state = init(mask[p], keys[p])
+    for t in range(20):
+      state = step(params, hist[p], mask[p], items[p], margins[p], state, np.int32(t))
+    one = finish(mask[p], margins[p], state)
+    np.testing.assert_array_equal(one.removed, batched.removed[p])
+    assert int(one.best_step) == int(batched.best_step[p])
+    np.testing.assert_allclose(one.best_loss, batched.best_loss[p], rtol=1e-5, atol=1e-6)

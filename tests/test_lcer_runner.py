@@ -1,11 +1,11 @@
-"""The LCER Table 2 runner: settings, offline datasets and a tiny end-to-end run."""
+"""The LCER runners (Tables 2-3, the sweep): settings, offline datasets, tiny end-to-end runs."""
 
 import json
 import os
 
 import pytest
 
-from experiments import lcer_common
+from experiments import lcer_common, lcer_sweep, lcer_table3
 
 
 def test_settings_use_paper_hyperparameters():
@@ -32,3 +32,38 @@ def test_tiny_run_writes_results(tmp_path):
     assert (tmp_path / name).is_file()
   assert json.loads((tmp_path / "table.json").read_text())["rows"] == table["rows"]
   assert lcer_common.run_table2(s, tmp_path, progress=lambda *_: None) == table
+
+
+def test_table3_picks_the_closest_length():
+  grid = {0.01: {"length": 5.7}, 0.02: {"length": 4.1}, 0.03: {"length": 3.3},
+          0.05: {"length": None}}
+  assert lcer_table3.closest(grid, 3.45) == 0.03
+  assert lcer_table3.closest(grid, 4.9) == 0.01  # tie: the smaller lambda
+  assert lcer_table3.closest(grid, None) is None
+  assert lcer_table3.closest({0.05: {"length": None}}, 2.0) is None
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("CFJAX_DATA_DIR"), reason="needs CFJAX_DATA_DIR")
+def test_tiny_table3_and_sweep_reuse_table2(tmp_path):
+  s = lcer_common.settings(dataset="ml-100k", preset="smoke", num_users=2, steps=20,
+                           kaffes_expansions=2)
+  s["epochs"] = 2
+  quiet = lambda *_: None
+  lcer_common.run_table2(s, tmp_path / "t2", progress=quiet)
+  cache = tmp_path / "cache"
+  table = lcer_table3.run_table3(s, tmp_path / "t3", lambdas=[0.01, 0.05],
+                                 table2_dir=tmp_path / "t2", cache_root=cache, progress=quiet)
+  for name in ("config.json", "explanations.jsonl", "rows.csv", "table.md", "table.json"):
+    assert (tmp_path / "t3" / name).is_file()
+  assert table["sources"]["kaffes"] == table["sources"]["accent"] == "table2"
+  assert table["sources"]["lcer@lambda=0.01"] == "table2"
+  assert table["sources"]["lcer@lambda=0.05"] == "computed"
+  assert [r[1] for r in table["rows"]] == ["KaffesCE", "LCER", "Accent", "LCER"]
+  assert lcer_table3.run_table3(s, tmp_path / "t3", lambdas=[0.01, 0.05], table2_dir=tmp_path / "t2",
+                                cache_root=cache, progress=quiet) == table
+  rows, baselines = lcer_sweep.sweep(s, [0.05], [0.1], 5, table2_dir=tmp_path / "t2",
+                                     cache_root=cache, progress=quiet)
+  assert [r["source"] for r in rows] == ["cache", "cache"]  # (0.05, 0.1) and (0.01, 0.1)
+  assert {b["param"] for b in baselines} == {"baseline:fia", "baseline:kaffes", "baseline:accent"}

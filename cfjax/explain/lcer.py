@@ -147,38 +147,14 @@ def make_lcer(compact_score_fn: Callable, *, lam: float, alpha: float, steps: in
                      "must be positive")
   if lam < 0 or alpha < 0:
     raise ValueError(f"lam={lam} and alpha={alpha} must be >= 0 (paper: 0.01 and 0.1)")
-  optimizer = optax.adam(learning_rate)
+  init, step, finish = _pair_functions(compact_score_fn, lam=lam, alpha=alpha,
+                                       learning_rate=learning_rate, temperature=temperature)
 
   def one_pair(params, hist, mask, item, margin, key):
-    x = mask.astype(jnp.float32)
-    init_key, loop_key = jax.random.split(key)
-    logits = jax.random.uniform(init_key, x.shape + (2,))  # column 0: remove, 1: keep
-
-    def loss_fn(logits, key):
-      sample = gumbel_softmax_st(key, logits, temperature)
-      removed = sample[..., 0] * x  # e_u acts on the interacted items only
-      score = compact_score_fn(params, hist, sample[..., 1] * x, item)  # eq. (8)
-      loss = jax.nn.relu(alpha + score - margin) + lam * jnp.sum(removed)  # eq. (12)
-      return loss, (score, removed > 0.5)
-
-    def step(carry, t):
-      logits, opt_state, best = carry
-      (loss, (score, removed)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-          logits, jax.random.fold_in(loop_key, t))
-      better = loss < best[0]
-      best = jax.tree.map(lambda new, old: jnp.where(better, new, old),
-                          (loss, score, removed, t), best)
-      updates, opt_state = optimizer.update(grads, opt_state, logits)
-      return (optax.apply_updates(logits, updates), opt_state, best), None
-
-    best0 = (jnp.float32(jnp.inf), jnp.float32(jnp.inf), jnp.zeros(x.shape, bool), jnp.int32(0))
-    (logits, _, best), _ = jax.lax.scan(step, (logits, optimizer.init(logits), best0),
-                                        jnp.arange(steps, dtype=jnp.int32))
-    loss, score, removed, best_step = best
-    found = (score < margin) & jnp.any(removed)  # eq. (9), Algorithm 1 lines 9-13
-    importance = jax.nn.softmax(logits, axis=-1)[..., 0] * x
-    return LcerResult(removed=removed & found, found=found, best_loss=loss, best_score=score,
-                      best_step=best_step, importance=importance)
+    state = init(mask, key)
+    state, _ = jax.lax.scan(lambda st, t: (step(params, hist, mask, item, margin, st, t), None),
+                            state, jnp.arange(steps, dtype=jnp.int32))
+    return finish(mask, margin, state)
 
   @jax.jit
   def explain(params, hist, mask, items, margins, keys):
@@ -189,6 +165,70 @@ def make_lcer(compact_score_fn: Callable, *, lam: float, alpha: float, steps: in
         params, hist, mask, items, margins, keys)
 
   return explain
+
+
+def _pair_functions(compact_score_fn: Callable, *, lam: float, alpha: float,
+                    learning_rate: float, temperature: float):
+  """(init, step, finish) of Algorithm 1 for ONE pair; `make_lcer` scans `step`, and
+  `make_lcer_stepper` exposes it so a loop can drive the optimiser one step per call.
+
+  init(mask, key) -> state; step(params, hist, mask, item, margin, state, t) -> state (one Adam
+  step on eq. (12) with the Gumbel key fold_in(loop_key, t), tracking the lowest-loss sample);
+  finish(mask, margin, state) -> `LcerResult`.
+  """
+  optimizer = optax.adam(learning_rate)
+
+  def init(mask, key):
+    x = mask.astype(jnp.float32)
+    init_key, loop_key = jax.random.split(key)
+    logits = jax.random.uniform(init_key, x.shape + (2,))  # column 0: remove, 1: keep
+    best0 = (jnp.float32(jnp.inf), jnp.float32(jnp.inf), jnp.zeros(x.shape, bool), jnp.int32(0))
+    return logits, optimizer.init(logits), best0, loop_key
+
+  def step(params, hist, mask, item, margin, state, t):
+    logits, opt_state, best, loop_key = state
+    x = mask.astype(jnp.float32)
+
+    def loss_fn(logits, key):
+      sample = gumbel_softmax_st(key, logits, temperature)
+      removed = sample[..., 0] * x  # e_u acts on the interacted items only
+      score = compact_score_fn(params, hist, sample[..., 1] * x, item)  # eq. (8)
+      loss = jax.nn.relu(alpha + score - margin) + lam * jnp.sum(removed)  # eq. (12)
+      return loss, (score, removed > 0.5)
+
+    (loss, (score, removed)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        logits, jax.random.fold_in(loop_key, t))
+    better = loss < best[0]
+    best = jax.tree.map(lambda new, old: jnp.where(better, new, old),
+                        (loss, score, removed, jnp.asarray(t, jnp.int32)), best)
+    updates, opt_state = optimizer.update(grads, opt_state, logits)
+    return optax.apply_updates(logits, updates), opt_state, best, loop_key
+
+  def finish(mask, margin, state):
+    logits, _, best, _ = state
+    x = mask.astype(jnp.float32)
+    loss, score, removed, best_step = best
+    found = (score < margin) & jnp.any(removed)  # eq. (9), Algorithm 1 lines 9-13
+    importance = jax.nn.softmax(logits, axis=-1)[..., 0] * x
+    return LcerResult(removed=removed & found, found=found, best_loss=loss, best_score=score,
+                      best_step=best_step, importance=importance)
+
+  return init, step, finish
+
+
+def make_lcer_stepper(compact_score_fn: Callable, *, lam: float, alpha: float,
+                      learning_rate: float = 1e-3, temperature: float = 1.0):
+  """LCER for ONE pair driven step by step from Python (how the reference code runs it: one
+  forward/backward/optimiser call per step). Same arithmetic as `make_lcer`.
+
+  Returns:
+    (init, step, finish), each jitted: state = init(mask[N], key);
+    state = step(params, hist[N], mask[N], item, margin, state, t) for t = 0..steps-1;
+    finish(mask, margin, state) -> `LcerResult` of the pair (no leading axis).
+  """
+  init, step, finish = _pair_functions(compact_score_fn, lam=lam, alpha=alpha,
+                                       learning_rate=learning_rate, temperature=temperature)
+  return jax.jit(init), jax.jit(step), jax.jit(finish)
 
 
 def pair_keys(key: PRNGKey, num_pairs: int, offset: int = 0) -> Array:
