@@ -37,7 +37,10 @@ from experiments import yao_common
 flags.DEFINE_integer("yao_train_users", None, "Surrogate training users (paper: 200).")
 flags.DEFINE_integer("yao_subsets", None, "Deletion subsets per training user (paper: 1000).")
 flags.DEFINE_integer("yao_test_users", None, "Test users explained (paper: 200).")
-flags.DEFINE_integer("yao_steps", None, "Full-batch Adam steps of the original and each retrain.")
+flags.DEFINE_integer("yao_steps", None, "Adam steps of the original and each retrain (full "
+                     "batch for MF; minibatch for NCF, see yao_batch_size).")
+flags.DEFINE_integer("yao_batch_size", None, "Rows per step; 0 = full batch (default: full batch "
+                     "for MF, NCF's 1,246-row minibatches).")
 flags.DEFINE_integer("yao_top_n", 20, "N: top items whose change is simulated (Algorithm 2).")
 flags.DEFINE_integer("yao_deletion_size", 3, "e: items per deletion and per explanation.")
 flags.DEFINE_float("yao_deletion_fraction", None, "Simulate deletions of this share of the "
@@ -52,6 +55,9 @@ flags.DEFINE_list("yao_surrogates", ["lasso_reg", "mlp_reg", "logreg_clf", "mlp_
 flags.DEFINE_integer("yao_mlp_steps", None, "Adam steps of the MLP/DeepSets surrogates.")
 flags.DEFINE_float("yao_heldout_fraction", 0.2, "Share of simulated users held out for fit.")
 flags.DEFINE_bool("yao_influence", True, "Include the influence-function baseline.")
+flags.DEFINE_integer("yao_verify_seed_offset", 1, "Verification retrains use seed + this. 1: "
+                     "another seed than the original (`none` = retraining noise floor); 0: "
+                     "paired with the original (the deletion is the only difference).")
 FLAGS = flags.FLAGS
 
 KS = (1, 3, 5)
@@ -66,11 +72,26 @@ PRESETS = {
                   yao_candidates=100_000, yao_block_size=200, yao_verify_budget=8,
                   yao_verify_per_round=4, yao_mlp_steps=5000),
 }
+# NCF trains on 1,246-row minibatches (ACCENT's setting): cheap steps (~4,000 model-steps/s
+# vmapped at chunk 64 on 2 CPU cores vs ~800 for MF's full batch), so it gets more of them.
+# default: 600 steps = ~11 epochs on MovieLens' 70K training rows, ~16 on Amazon's 45K.
+MODEL_DEFAULTS = {
+    "mf": {"batch_size": 0, "steps": {}},
+    "ncf": {"batch_size": 1246, "steps": {"smoke": 60, "default": 600, "paper": 3000},
+            # ACCENT's NeuMF (L2 1e-3 on ALL weights, Adam 1e-3) is not personalised after 600
+            # steps: its user embeddings shrink to ~0 (6 distinct top-1 items over 95 MovieLens
+            # users, 2 after 3,000 steps), so no deletion of a user's history changes their
+            # list (96 % of simulated Delta y were exactly 0 and every method scored the noise
+            # floor). L2 1e-4 and Adam 1e-2: 52 distinct top-1 items, test RMSE 1.009.
+            "hparams": {"weight_decay": 1e-4, "learning_rate": 1e-2}},
+}
 SETTINGS = ("dataset", "data_dir", "model", "seed", "output_dir", "chunk_size", "preset",
-            "yao_train_users", "yao_subsets", "yao_test_users", "yao_steps", "yao_top_n",
+            "yao_train_users", "yao_subsets", "yao_test_users", "yao_steps", "yao_batch_size",
+            "yao_top_n",
             "yao_deletion_size", "yao_deletion_fraction", "yao_candidates", "yao_block_size",
             "yao_verify_budget", "yao_verify_per_round", "yao_verified_surrogate",
-            "yao_surrogates", "yao_mlp_steps", "yao_heldout_fraction", "yao_influence")
+            "yao_surrogates", "yao_mlp_steps", "yao_heldout_fraction", "yao_influence",
+            "yao_verify_seed_offset")
 
 
 def settings_from_flags() -> dict:
@@ -84,10 +105,36 @@ def settings_from_flags() -> dict:
     settings["yao_train_users"] = yao_common.PAPER_TRAIN_USERS[settings["dataset"]]
   settings["output_dir"] = settings["output_dir"] or (
       f"results/table3/{settings['dataset']}-{settings['preset']}")
-  if settings["chunk_size"] is None:
-    settings["chunk_size"] = 1 if jax.default_backend() == "cpu" else 64
   settings["yao_surrogates"] = list(settings["yao_surrogates"])
+  settings["explicit"] = sorted(n for n in ("yao_steps", "yao_batch_size", "chunk_size")
+                                if FLAGS[n].present)
   return settings
+
+
+def model_settings(settings: dict, model_name: str) -> dict:
+  """The settings of one recommender: its batch size, steps and chunk size unless given."""
+  settings = dict(settings)
+  explicit = set(settings.get("explicit", ()))
+  defaults = MODEL_DEFAULTS.get(model_name, MODEL_DEFAULTS["mf"])
+  if "yao_batch_size" not in explicit or settings["yao_batch_size"] is None:
+    settings["yao_batch_size"] = defaults["batch_size"]
+  if "yao_steps" not in explicit and settings["preset"] in defaults["steps"]:
+    settings["yao_steps"] = defaults["steps"][settings["preset"]]
+  settings["model_hparams"] = dict(defaults.get("hparams", {}))
+  if "chunk_size" not in explicit or settings["chunk_size"] is None:
+    full_batch_cpu = not settings["yao_batch_size"] and jax.default_backend() == "cpu"
+    settings["chunk_size"] = 1 if full_batch_cpu else 64
+  return settings
+
+
+def eligible_note(train, min_history: int) -> dict:
+  """How many users are too short to sample (fewer than min_history training items)."""
+  counts = np.asarray(train.user_counts)
+  short = int((counts < min_history).sum())
+  return {"min_history": min_history, "users": int(len(counts)), "excluded_short": short,
+          "note": f"{short} of {len(counts)} users have fewer than {min_history} training "
+                  f"items (needed: > e = deletion size, and room for the search) and are "
+                  f"excluded from the surrogate's training and test users"}
 
 
 def markdown(summaries, heldout, settings, model_name, verified_cost) -> str:
@@ -117,9 +164,13 @@ def markdown(summaries, heldout, settings, model_name, verified_cost) -> str:
 def run_model(settings: dict, model_name: str, full, progress: bool = True) -> str:
   """Runs (or resumes) Table 3 for one recommender into output_dir/<model>."""
   start = time.perf_counter()
+  settings = model_settings(settings, model_name)
   out = pathlib.Path(settings["output_dir"]) / model_name
   seed, size, steps = settings["seed"], settings["yao_deletion_size"], settings["yao_steps"]
-  verify_seed = seed + 1  # not the original's seed: `none` measures retraining noise
+  batch_size = settings["yao_batch_size"] or None
+  # seed + 1 (default): not the original's seed, so `none` measures retraining noise;
+  # offset 0: paired with the original, so only the deletion differs (`none` is exactly 0)
+  verify_seed = seed + settings.get("yao_verify_seed_offset", 1)
   config = {"flags": {**settings, "model": model_name},
             "environment": evaluate.environment_info(), "ks": list(KS),
             "data": {"name": full.name, "sha256": cfdata.data_checksum(full), "rows": len(full),
@@ -128,31 +179,38 @@ def run_model(settings: dict, model_name: str, full, progress: bool = True) -> s
             "scale": {"train_users": settings["yao_train_users"],
                       "subsets_per_user": settings["yao_subsets"],
                       "test_users": settings["yao_test_users"],
-                      "candidates": settings["yao_candidates"],
+                      "candidates": settings["yao_candidates"], "steps": steps,
+                      "batch_size": batch_size or "full",
                       "paper": {"train_users": yao_common.PAPER_TRAIN_USERS.get(
                           settings["dataset"]), "subsets_per_user": 1000, "test_users": 200,
                                 "candidates": 100_000}}}
+  train, test = cfdata.random_split(full, train_fraction=0.7, seed=seed)
+  min_history = max(2 * size, 5)
+  if settings["yao_deletion_fraction"]:
+    min_history = max(min_history, int(np.ceil(2 / settings["yao_deletion_fraction"])))
+  config["eligibility"] = eligible_note(train, min_history)
   if evaluate.finished_results(out, config) is not None:
     print(f"finished results with this config in {out}; not recomputing")
     return (out / "table.md").read_text()
   timings = {}
-  train, test = cfdata.random_split(full, train_fraction=0.7, seed=seed)
-  model = make_model(model_name, train)
+  model = make_model(model_name, train, **settings["model_hparams"])
   data = to_train_data(train)
   t0 = time.perf_counter()
   original = jax.block_until_ready(train_original_exact(
-      model, data, seed=seed, steps=steps, chunk_size=settings["chunk_size"]))
+      model, data, seed=seed, steps=steps, batch_size=batch_size,
+      chunk_size=settings["chunk_size"]))
   timings["train_original_s"] = time.perf_counter() - t0
   params = original.params
 
-  min_history = max(2 * size, 5)
+  print(config["eligibility"]["note"])
   train_users = evaluate.sample_users(train, settings["yao_train_users"],
                                       min_history=min_history, seed=seed)
   sim_config = SimulationConfig(
       subsets_per_user=settings["yao_subsets"],
       deletion_size=None if settings["yao_deletion_fraction"] else size,
       deletion_fraction=settings["yao_deletion_fraction"], top_n=settings["yao_top_n"],
-      seed=seed, retrain_seed=seed, steps=steps, block_size=settings["yao_block_size"],
+      seed=seed, retrain_seed=seed, steps=steps, batch_size=batch_size,
+      block_size=settings["yao_block_size"],
       chunk_size=settings["chunk_size"])
   t0 = time.perf_counter()
   simulated = simulate(model, train, params, train_users, sim_config, str(out / "simulation"),
@@ -197,7 +255,8 @@ def run_model(settings: dict, model_name: str, full, progress: bool = True) -> s
         original=original, users=users, items=items, size=size,
         max_candidates=settings["yao_candidates"], budget=settings["yao_verify_budget"],
         per_round=settings["yao_verify_per_round"], k=1, search_seed=seed,
-        verify_seed=seed + 2, steps=steps, chunk_size=settings["chunk_size"], progress=progress)
+        verify_seed=seed + 2, steps=steps, batch_size=batch_size,
+        chunk_size=settings["chunk_size"], progress=progress)
     records += checked
     retrains = [r.extra["retrains"] for r in checked]
     verified_cost = {"users": len(checked), "found": int(sum(r.extra["found"] for r in checked)),
@@ -208,7 +267,8 @@ def run_model(settings: dict, model_name: str, full, progress: bool = True) -> s
     timings["verified_s"] = verified_cost["seconds"]
   t0 = time.perf_counter()
   verified = evaluate.verify(records, model=model, train=train, original=original,
-                             protocol="scratch", seeds=(verify_seed,), steps=steps, ks=KS,
+                             protocol="scratch", seeds=(verify_seed,), steps=steps,
+                             batch_size=batch_size, ks=KS,
                              chunk_size=settings["chunk_size"], progress=progress)
   timings["verify_s"] = time.perf_counter() - t0
   summaries = evaluate.summarize_by_method(verified, KS)
@@ -243,8 +303,11 @@ def run(settings: dict, progress: bool = True) -> str:
            f"candidates, {settings['yao_steps']} steps (preset {settings['preset']}; paper: "
            f"{yao_common.PAPER_TRAIN_USERS[settings['dataset']]} x 1000, 200 test users, "
            "100K candidates)\n")
-  return scale + "\n".join(f"## {settings['dataset']} / {m}\n\n" +
-                           run_model(settings, m, full, progress) for m in models)
+  def header(m):
+    own = model_settings(settings, m)
+    return (f"## {settings['dataset']} / {m} ({own['yao_steps']} steps, batch "
+            f"{own['yao_batch_size'] or 'full'})\n\n")
+  return scale + "\n".join(header(m) + run_model(settings, m, full, progress) for m in models)
 
 
 def main(argv):

@@ -110,3 +110,17 @@ def test_store_refuses_another_plan(tiny_setup, tmp_path):
   sim.simulate(model, train, params, [0], CONFIG, str(tmp_path / "s"), progress=False)
   with pytest.raises(ValueError, match="another plan"):
     sim.simulate(model, train, params, [1], CONFIG, str(tmp_path / "s"), progress=False)
+
+
+def test_large_fraction_deletions_are_drawn_without_stalling():
+  import time as _time
+  from cfjax.simulate import sampling as _sampling
+  history = np.arange(1000, 1250)
+  start = _time.perf_counter()
+  subsets = _sampling.user_subsets(history, 7, count=16, seed=0, size=None, fraction=0.4)
+  assert subsets.shape == (16, 100) and _time.perf_counter() - start < 5
+  assert all(len(set(row)) == 100 and set(row) <= set(history) for row in subsets.tolist())
+  assert len({tuple(r) for r in subsets.tolist()}) == 16
+  small = _sampling.user_subsets(history, 7, count=16, seed=0, size=3)  # e = 3 path unchanged
+  rng = np.random.default_rng([_sampling.SUBSET_SALT, 0, 7])
+  np.testing.assert_array_equal(small, _sampling.sample_subsets(history, 16, 3, rng))

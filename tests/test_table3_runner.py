@@ -75,3 +75,21 @@ def test_smoke_preset_on_movielens(tmp_path):
   table3.run(settings, progress=False)
   for name in FILES:
     assert (tmp_path / "o" / "mf" / name).is_file()
+
+
+def test_model_settings_give_ncf_minibatches_unless_flags_say_otherwise(tmp_path):
+  base = tiny_settings(tmp_path, preset="default", yao_steps=300, chunk_size=None,
+                       yao_batch_size=None)
+  ncf = table3.model_settings(base, "ncf")
+  assert ncf["yao_batch_size"] == 1246 and ncf["yao_steps"] == 600 and ncf["chunk_size"] == 64
+  mf = table3.model_settings(base, "mf")
+  assert not mf["yao_batch_size"] and mf["yao_steps"] == 300
+  explicit = table3.model_settings({**base, "explicit": ["yao_steps"], "yao_steps": 7}, "ncf")
+  assert explicit["yao_steps"] == 7
+
+
+def test_short_histories_are_counted_and_excluded():
+  full = cfdata.load("synthetic", num_users=30, num_items=40, density=0.1)
+  note = table3.eligible_note(full, min_history=6)
+  counts = full.user_counts
+  assert note["excluded_short"] == int((counts < 6).sum()) and "fewer than 6" in note["note"]

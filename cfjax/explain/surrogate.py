@@ -350,9 +350,11 @@ def fit_surrogate(name: str, context: RecommenderContext, data, users: Sequence[
         params, extra = sm.logistic_cv(z[keep], y[keep], folds[keep],
                                        steps=options.logistic_steps)
       else:
-        params = sm.mlp_fit(z[keep], y[keep], classify=spec.classify, steps=options.mlp_steps,
-                            seed=options.seed)
+        # early stopping on one fold of USERS: the net sees only a few distinct user
+        # embeddings and otherwise memorises them (held-out R^2 far below 0)
         extra = {}
+        params = sm.mlp_fit(z[keep], y[keep], classify=spec.classify, steps=options.mlp_steps,
+                            seed=options.seed, valid=folds[keep] == 0, info=extra)
     info.update(extra)
   info["seconds"] = time.perf_counter() - start
   return Surrogate(name, spec, jax.tree.map(np.asarray, params), mean, std, info)

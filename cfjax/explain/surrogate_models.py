@@ -232,14 +232,20 @@ def mlp_apply(layers, x):
   return x @ layers[-1]["w"] + layers[-1]["b"]
 
 
-def _adam_fit(loss, params, arrays, *, steps, batch_size, learning_rate, seed):
-  """Minibatch Adam on loss(params, *batch) over row-aligned arrays; jitted scan."""
+def _adam_fit(loss, params, arrays, *, steps, batch_size, learning_rate, seed, valid=None,
+              eval_every: int = 100):
+  """Minibatch Adam on loss(params, *batch) over row-aligned arrays (jitted scans).
+
+  With `valid` (row-aligned arrays like `arrays`), the validation loss is computed every
+  `eval_every` steps and the best parameters seen are returned (early stopping) together
+  with the step count that reached them; without it, the final parameters and `steps`.
+  """
   n = arrays[0].shape[0]
   batch = min(batch_size, n)
   optimizer = optax.adam(learning_rate)
 
   @jax.jit
-  def run(params, arrays, key):
+  def segment(params, state, arrays, keys):
     def step(carry, key):
       params, state = carry
       rows = jax.random.randint(key, (batch,), 0, n)
@@ -247,21 +253,45 @@ def _adam_fit(loss, params, arrays, *, steps, batch_size, learning_rate, seed):
       updates, state = optimizer.update(grads, state, params)
       return (optax.apply_updates(params, updates), state), None
 
-    (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)),
-                                  jax.random.split(key, steps))
-    return params
+    (params, state), _ = jax.lax.scan(step, (params, state), keys)
+    return params, state
 
-  return jax.tree.map(np.asarray, run(params, arrays, jax.random.PRNGKey(seed)))
+  keys = jax.random.split(jax.random.PRNGKey(seed), steps)
+  state = optimizer.init(params)
+  if valid is None:
+    params, _ = segment(params, state, arrays, keys)
+    return jax.tree.map(np.asarray, params), steps
+  valid_loss = jax.jit(loss)
+  best = (float(valid_loss(params, *valid)), params, 0)
+  for start in range(0, steps, eval_every):
+    params, state = segment(params, state, arrays, keys[start:start + eval_every])
+    value = float(valid_loss(params, *valid))
+    if value < best[0]:
+      best = (value, params, min(start + eval_every, steps))
+  return jax.tree.map(np.asarray, best[1]), best[2]
 
 
 def mlp_fit(x: np.ndarray, y: np.ndarray, *, classify: bool, hidden=(64, 64), steps: int = 2000,
             batch_size: int = 512, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
-            seed: int = 0):
-  """The paper's 3-layer MLP: regression (MSE on y) or classification (CE on {-1, 0, 1})."""
+            seed: int = 0, valid: np.ndarray | None = None, info: dict | None = None):
+  """The paper's 3-layer MLP: regression (MSE on y) or classification (CE on {-1, 0, 1}).
+
+  Regression targets are standardised for training (Delta y is ~1e-2 in scale: on the raw
+  scale the He-initialised output and the weight decay swamp the MSE) and the scale is folded
+  back into the output layer, so `mlp_apply` predicts Delta y itself.
+
+  Args:
+    valid: optional bool[n] rows (e.g. one user fold) held out to choose the step count
+      (early stopping every 100 steps); the model is then refitted on all rows for that many
+      steps (at least 100).
+    info: optional dict receiving {"steps_chosen", "target_mean", "target_std"}.
+  """
   chex.assert_rank([x, y], [2, 1])
   out = len(CLASSES) if classify else 1
-  params = mlp_init(jax.random.PRNGKey(seed), (x.shape[1], *hidden, out))
-  target = jnp.asarray(class_index(y) if classify else np.asarray(y, np.float32))
+  y = np.asarray(y, np.float64)
+  mu, sd = (0.0, 1.0) if classify else (float(y.mean()), float(y.std()) + 1e-12)
+  target = jnp.asarray(class_index(y) if classify else ((y - mu) / sd).astype(np.float32))
+  xj = jnp.asarray(x, jnp.float32)
 
   def loss(params, xb, yb):
     out = mlp_apply(params, xb)
@@ -270,8 +300,21 @@ def mlp_fit(x: np.ndarray, y: np.ndarray, *, classify: bool, hidden=(64, 64), st
       return optax.softmax_cross_entropy_with_integer_labels(out, yb).mean() + decay
     return jnp.mean(jnp.square(out[:, 0] - yb)) + decay
 
-  return _adam_fit(loss, params, (jnp.asarray(x, jnp.float32), target), steps=steps,
-                   batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+  init = mlp_init(jax.random.PRNGKey(seed), (x.shape[1], *hidden, out))
+  chosen = steps
+  if valid is not None and 0 < int(np.sum(valid)) < len(y):
+    valid = np.asarray(valid, bool)
+    _, chosen = _adam_fit(loss, init, (xj[~valid], target[~valid]), steps=steps,
+                          batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                          valid=(xj[valid], target[valid]))
+    chosen = max(chosen, 100)
+  params, _ = _adam_fit(loss, init, (xj, target), steps=chosen, batch_size=batch_size,
+                        learning_rate=learning_rate, seed=seed)
+  if not classify:
+    params[-1] = {"w": params[-1]["w"] * sd, "b": params[-1]["b"] * sd + mu}
+  if info is not None:
+    info.update(steps_chosen=int(chosen), target_mean=mu, target_std=sd)
+  return params
 
 
 # -------------------------------------------------------------------------------- DeepSets
@@ -299,6 +342,11 @@ def deepsets_fit(user, deleted, mask, item, y, *, hidden=32, steps=2000, batch_s
   def loss(params, u, d, m, i, yb):
     return jnp.mean(jnp.square(deepsets_apply(params, u, d, m, i) - yb))
 
-  arrays = tuple(jnp.asarray(a, jnp.float32) for a in (user, deleted, mask, item, y))
-  return _adam_fit(loss, params, arrays, steps=steps, batch_size=batch_size,
-                   learning_rate=learning_rate, seed=seed)
+  # standardised targets (as in `mlp_fit`), the scale folded back into the linear head
+  y = np.asarray(y, np.float64)
+  mu, sd = float(y.mean()), float(y.std()) + 1e-12
+  arrays = tuple(jnp.asarray(a, jnp.float32) for a in (user, deleted, mask, item, (y - mu) / sd))
+  params, _ = _adam_fit(loss, params, arrays, steps=steps, batch_size=batch_size,
+                        learning_rate=learning_rate, seed=seed)
+  params["head"] = {"w": params["head"]["w"] * sd, "b": params["head"]["b"] * sd + mu}
+  return params
