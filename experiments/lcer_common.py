@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import pathlib
+import sys
 import time
 
 import jax
@@ -63,6 +64,16 @@ PRESETS = {
     "default": {"epochs": 200, "num_users": 100, "steps": 3000, "kaffes_expansions": 30},
     "paper": {"epochs": 200, "num_users": 100, "steps": 3000, "kaffes_expansions": 30},
 }
+
+
+def available_dataset(name: str) -> str | None:
+  """The canonical dataset name, or None after printing one line if it is offline-only."""
+  dataset = canonical_dataset(name)
+  if dataset in OFFLINE:
+    print(f"{OFFLINE[dataset]}: its files are not available offline; run "
+          "--dataset=ml-100k or ml-1m", file=sys.stderr)
+    return None
+  return dataset
 
 
 def canonical_dataset(name: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import pathlib
-import sys
 import time
 
 from absl import app, flags
@@ -100,10 +99,8 @@ def plot(rows: list[dict], path: pathlib.Path, baselines=()) -> bool:
 
 def main(argv):
   del argv
-  dataset = lcer_common.canonical_dataset(FLAGS.dataset)
-  if dataset in lcer_common.OFFLINE:
-    print(f"{lcer_common.OFFLINE[dataset]}: its files are not available offline; run "
-          "--dataset=ml-100k or ml-1m", file=sys.stderr)
+  dataset = lcer_common.available_dataset(FLAGS.dataset)
+  if dataset is None:
     return 1
   s = lcer_common.settings(dataset=dataset, preset=FLAGS.preset, seed=FLAGS.seed,
                            data_dir=FLAGS.data_dir, methods=["lcer"], chunk_size=FLAGS.chunk_size)

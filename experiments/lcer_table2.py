@@ -10,7 +10,6 @@ offline: the runner says so in one line and exits.
 
 from __future__ import annotations
 
-import sys
 
 from absl import app, flags
 
@@ -28,10 +27,8 @@ flags.DEFINE_integer("lcer_kaffes_expansions", None, "KaffesCE budget (default: 
 
 def main(argv):
   del argv
-  dataset = lcer_common.canonical_dataset(FLAGS.dataset)
-  if dataset in lcer_common.OFFLINE:
-    print(f"{lcer_common.OFFLINE[dataset]}: its files are not available offline; run "
-          "--dataset=ml-100k or ml-1m", file=sys.stderr)
+  dataset = lcer_common.available_dataset(FLAGS.dataset)
+  if dataset is None:
     return 1
   s = lcer_common.settings(dataset=dataset, preset=FLAGS.preset, seed=FLAGS.seed,
                            data_dir=FLAGS.data_dir, lam=FLAGS.lcer_lambda, alpha=FLAGS.lcer_alpha,

@@ -21,7 +21,6 @@ Writes config.json, explanations.jsonl, rows.csv, table.md and table.json (last)
 
 from __future__ import annotations
 
-import sys
 import time
 
 from absl import app, flags
@@ -146,10 +145,8 @@ def run_table3(s: dict, output_dir, *, lambdas, table2_dir=None, cache_root=lcer
 
 def main(argv):
   del argv
-  dataset = lcer_common.canonical_dataset(FLAGS.dataset)
-  if dataset in lcer_common.OFFLINE:
-    print(f"{lcer_common.OFFLINE[dataset]}: its files are not available offline; run "
-          "--dataset=ml-100k or ml-1m", file=sys.stderr)
+  dataset = lcer_common.available_dataset(FLAGS.dataset)
+  if dataset is None:
     return 1
   s = lcer_common.settings(dataset=dataset, preset=FLAGS.preset, seed=FLAGS.seed,
                            data_dir=FLAGS.data_dir, methods=list(BASELINES) + ["lcer"],
