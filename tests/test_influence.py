@@ -9,7 +9,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from cfjax.influence import (CGNotConvergedError, CGNotConvergedWarning,
-                             cg_solve, check_converged, explicit_hessian, explicit_inverse_hvp,
+                             cg_solve, check_converged, explicit_hessian, explicit_inverse_hvp, gauss_solve,
                              influence_on_prediction, lissa_solve, make_hvp,
                              make_score_change_fn, row_subset, score_change_on_removal,
                              target_subset)
@@ -183,6 +183,32 @@ def test_cg_equals_explicit_inverse_and_vmaps():
   _assert_close(lissa_x, expected, rtol=1e-4)
   assert np.asarray(reports.converged).all() and check_converged(reports, on_fail="raise")
   assert (np.asarray(reports.iterations) <= len(a)).all()
+
+
+@pytest.mark.parametrize("case", ["random", "zero_leading_pivot", "indefinite", "matrix_rhs"])
+def test_gauss_solve_equals_numpy_solve(case):
+  rng = np.random.default_rng(3)
+  n = 7
+  matrix = rng.normal(size=(n, n))
+  if case == "zero_leading_pivot":  # needs a row swap at the first step
+    matrix[0, 0] = 0.0
+  if case == "indefinite":  # symmetric with eigenvalues of both signs, like FIA's NCF Hessians
+    matrix = matrix + matrix.T
+  rhs = rng.normal(size=(n, 3) if case == "matrix_rhs" else n)
+  solved = jax.jit(gauss_solve)(jnp.asarray(matrix, jnp.float32), jnp.asarray(rhs, jnp.float32))
+  assert solved.shape == rhs.shape
+  np.testing.assert_allclose(solved, np.linalg.solve(matrix, rhs), rtol=1e-4, atol=1e-4)
+
+
+def test_gauss_solve_vmaps_and_rejects_bad_shapes():
+  rng = np.random.default_rng(4)
+  matrices = rng.normal(size=(5, 4, 4)) + 4 * np.eye(4)
+  rhs = rng.normal(size=(5, 4))
+  solved = jax.vmap(gauss_solve)(jnp.asarray(matrices, jnp.float32), jnp.asarray(rhs, jnp.float32))
+  np.testing.assert_allclose(solved, np.linalg.solve(matrices, rhs[..., None])[..., 0],
+                             rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="square"):
+    gauss_solve(jnp.ones((3, 4)), jnp.ones(3))
 
 
 def test_lissa_undamped_converges_to_the_inverse():

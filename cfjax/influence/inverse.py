@@ -8,7 +8,9 @@ Three solvers, all pure JAX and vmappable over the right-hand side b:
 * `lissa_solve`: the stochastic Neumann-series recursion of Agarwal et al. (2017), as Koh &
   Liang use it;
 * `explicit_inverse_hvp`: forms the Hessian of a loss over a SMALL parameter vector (e.g. the
-  64 FIA parameters of one user and one item) and solves it directly.
+  64 FIA parameters of one user and one item) and solves it directly with `gauss_solve`,
+  Gaussian elimination with partial pivoting written in `lax` (see its docstring for why not
+  `jnp.linalg.solve`).
 
 `hvp_fn` arguments take a pytree v and return H v (e.g. `functools.partial(make_hvp(L),
 params)`); damping is added by the solver, not by `hvp_fn`.
@@ -213,7 +215,8 @@ def explicit_inverse_hvp(loss_of_vector: Callable[[Array], Array], theta: Array,
 
   The exact inverse-HVP of Koh & Liang (2017, eq. 2 with H formed explicitly), practical for
   FIA's small parameter subsets (Cheng et al., KDD 2019): forms H: [P, P] with
-  `jax.hessian` and calls `jnp.linalg.solve`. Under vmap over b the Hessian is formed once.
+  `jax.hessian` and solves with `gauss_solve` (H + damping * I need not be positive definite:
+  FIA's Hessians of NCF are often indefinite).
 
   Args:
     loss_of_vector: theta: [P] -> scalar loss.
@@ -227,4 +230,47 @@ def explicit_inverse_hvp(loss_of_vector: Callable[[Array], Array], theta: Array,
   """
   hessian = explicit_hessian(loss_of_vector, theta, max_size=max_size)
   eye = jnp.eye(hessian.shape[0], dtype=hessian.dtype)
-  return jnp.linalg.solve(hessian + damping * eye, b)
+  return gauss_solve(hessian + damping * eye, b)
+
+
+def gauss_solve(matrix: Array, rhs: Array) -> Array:
+  """Solves matrix @ x = rhs by Gaussian elimination with partial pivoting, in `lax` only.
+
+  The textbook LU solve (Golub & Van Loan, Alg. 3.4.1 then back substitution), the same
+  factorisation LAPACK's gesv computes. Why not `jnp.linalg.solve`: on CPU it is a LAPACK
+  custom call, and a jitted `lax.map` over vmapped LAPACK solves (FIA over many pairs) hung the
+  process forever in 3 of 4 fresh `accent_table1 --preset=smoke` runs on jax 0.10.2 (every
+  thread idle, the result never ready); this version never did. It is also accelerator-neutral
+  and cheap for FIA's 64 x 64 systems (n steps of an n x (n + m) rank-one update).
+
+  Args:
+    matrix: [n, n], nonsingular (a zero pivot gives inf/nan, as LAPACK's result would).
+    rhs: [n] or [n, m].
+
+  Returns:
+    x with rhs's shape.
+  """
+  n = matrix.shape[0]
+  if matrix.shape != (n, n) or rhs.shape[0] != n or rhs.ndim > 2:
+    raise ValueError(f"gauss_solve: matrix {matrix.shape} and rhs {rhs.shape} do not match; "
+                     "pass a square [n, n] matrix and an [n] or [n, m] right-hand side")
+  dtype = jnp.result_type(matrix.dtype, rhs.dtype, jnp.float32)
+  augmented = jnp.concatenate([matrix.astype(dtype), rhs.reshape(n, -1).astype(dtype)], axis=1)
+  index = jnp.arange(n)
+
+  def eliminate(k, aug):
+    pivot_row = jnp.argmax(jnp.where(index >= k, jnp.abs(aug[:, k]), -1.0))
+    row_k, row_p = aug[k], aug[pivot_row]
+    aug = aug.at[pivot_row].set(row_k).at[k].set(row_p)
+    factors = jnp.where(index > k, aug[:, k] / aug[k, k], 0.0)
+    return aug - factors[:, None] * aug[k][None, :]
+
+  augmented = jax.lax.fori_loop(0, n, eliminate, augmented)
+  upper, solved_rhs = augmented[:, :n], augmented[:, n:]
+
+  def substitute(step, x):
+    k = n - 1 - step  # rows below k are solved; x[:k] is still 0, so the dot sees only j > k
+    return x.at[k].set((solved_rhs[k] - upper[k] @ x) / upper[k, k])
+
+  x = jax.lax.fori_loop(0, n, substitute, jnp.zeros_like(solved_rhs))
+  return x.reshape(rhs.shape)
