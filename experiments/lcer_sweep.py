@@ -5,8 +5,9 @@ r"""Wen et al. (LCER), Figures 8-9: LCER's Val, Len, PS, PN and F_NS as lambda o
 lambda in {0.01, ..., 0.05} at the paper's alpha, then alpha in {0.02, ..., 0.1} at the paper's
 lambda (section 4.1 grid), top-5. Writes sweep.csv (one row per grid point, plus
 `baseline:<method>` rows from a finished lcer_table2 run with the same settings, the dashed
-lines of the figures), config.json and, if matplotlib is installed (optional, not a
-dependency), sweep.png to --output_dir (default results/lcer_sweep/<dataset>-<preset>).
+lines of the figures), config.json, and the figures sweep_lambda.png (Figure 8) and
+sweep_alpha.png (Figure 9) to --output_dir (default results/lcer_sweep/<dataset>-<preset>).
+matplotlib is optional (`pip install -e '.[plot]'`); without it the figures are skipped.
 Mult-VAE is trained once and shared by every grid point; grid points are cached in
 results/lcer_cache/ (shared with lcer_table3), so reruns resume and reuse Table 2/3 points.
 """
@@ -66,35 +67,82 @@ def sweep(s: dict, lambdas, alphas, k: int, *, table2_dir=None, cache_root=None,
   return rows, baselines
 
 
-def plot(rows: list[dict], path: pathlib.Path, baselines=()) -> bool:
-  """sweep.png like Figures 8-9 (Val, PS, PN, F_NS lines; length bars; dashed: the best of the
-  CE baselines KaffesCE/ACCENT per metric); False without matplotlib."""
+# param -> (row key of the varied value, row key and label of the fixed one, file name)
+FIGURES = {"lambda": ("lam", "alpha", "alpha", "sweep_lambda.png"),  # Figure 8
+           "alpha": ("alpha", "lam", "lambda", "sweep_alpha.png")}  # Figure 9
+LINES = (("validity", "Val"), ("ps", "PS"), ("pn", "PN"), ("f_ns", "F_NS"))
+PLOT_HINT = "pip install -e '.[plot]'"
+
+
+def _percent(value) -> float:
+  """A metric fraction as a percentage; NaN (a gap in the line) when it is undefined."""
+  return float("nan") if value is None else 100.0 * value
+
+
+def best_baselines(baselines) -> dict:
+  """Per metric, the best value of the CE baselines (KaffesCE, ACCENT; FIA has no validity and
+  is not a CE method): the dashed lines of Figures 8-9. Metrics no baseline defines are left
+  out."""
+  values = {}
+  for b in baselines:
+    if b["param"] == "baseline:fia":
+      continue
+    for metric, _ in LINES:
+      if b[metric] is not None:
+        values[metric] = max(values.get(metric, b[metric]), b[metric])
+  return values
+
+
+def _draw(fig, sub: list[dict], param: str, baselines: dict) -> None:
+  """One sweep arm on `fig`: metric lines (%) on the left axis, Len bars on the right axis,
+  the baselines' best value per metric dashed."""
+  key, fixed, fixed_label, _ = FIGURES[param]
+  ax = fig.add_subplot()
+  xs = range(len(sub))
+  bars = ax.twinx()
+  bars.bar(xs, [r["length"] if r["length"] is not None else 0.0 for r in sub], width=0.5,
+           color="gray", alpha=0.3)
+  bars.set_ylabel("Len (bars)")
+  ax.set_zorder(bars.get_zorder() + 1)  # lines over the bars
+  ax.patch.set_visible(False)
+  for n, (metric, label) in enumerate(LINES):
+    ax.plot(xs, [_percent(r[metric]) for r in sub], marker="o", color=f"C{n}", label=label)
+    if metric in baselines:
+      ax.axhline(_percent(baselines[metric]), linestyle="--", linewidth=1, color=f"C{n}")
+  ax.set_xticks(list(xs), [f"{r[key]:g}" for r in sub])
+  ax.set_xlabel(param)
+  ax.set_ylabel("%")
+  fig.legend(loc="outside lower center", ncols=len(LINES), fontsize="small")
+  note = ", dashed: best of KaffesCE/ACCENT" if baselines else ""
+  ax.set_title(f"LCER vs {param} ({fixed_label} = {sub[0][fixed]:g}{note})", fontsize="medium")
+
+
+def plot_sweep(rows: list[dict], output_dir, baselines=(), *,
+               progress=print) -> list[pathlib.Path]:
+  """Figures 8-9 as PNGs in `output_dir`: sweep_lambda.png (metrics vs lambda at fixed alpha)
+  and sweep_alpha.png (metrics vs alpha at fixed lambda), from `sweep`'s rows and baselines.
+
+  Val, PS, PN and F_NS are lines (%), Len bars on a second axis, the best CE baseline per
+  metric dashed. An arm without rows gets no figure. matplotlib is optional (the `plot`
+  extra): without it, says so through `progress` and returns []. Returns the paths written.
+  """
   try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # Agg canvas for PNGs; no pyplot, no global state
   except ImportError:
-    return False
-  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-  for ax, param, key in ((axes[0], "lambda", "lam"), (axes[1], "alpha", "alpha")):
+    progress(f"matplotlib is not installed: figures skipped (to get them: {PLOT_HINT})")
+    return []
+  best = best_baselines(baselines)
+  written = []
+  for param, (*_, name) in FIGURES.items():
     sub = [r for r in rows if r["param"] == param]
-    xs = [r[key] for r in sub]
-    bar = ax.twinx()
-    bar.bar(range(len(xs)), [r["length"] or 0 for r in sub], alpha=0.3, color="gray")
-    bar.set_ylabel("length")
-    for n, metric in enumerate(("validity", "ps", "pn", "f_ns")):
-      color = f"C{n}"
-      ax.plot(range(len(xs)), [r[metric] or 0 for r in sub], marker="o", color=color,
-              label=metric.upper())
-      best = [b[metric] for b in baselines if b["param"] != "baseline:fia" and b[metric]]
-      if best:
-        ax.axhline(max(best), linestyle="--", color=color, linewidth=1)
-    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-    ax.set_xlabel(param)
-    ax.legend()
-  fig.tight_layout()
-  fig.savefig(path)
-  return True
+    if not sub:
+      continue
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    _draw(fig, sub, param, best)
+    path = pathlib.Path(output_dir) / name
+    fig.savefig(path, dpi=120)
+    written.append(path)
+  return written
 
 
 def main(argv):
@@ -118,9 +166,9 @@ def main(argv):
       {"runner": "lcer_sweep", "settings": s, "k": FLAGS.lcer_sweep_k,
        "lambdas": FLAGS.lcer_sweep_lambdas, "alphas": FLAGS.lcer_sweep_alphas,
        "seconds": time.perf_counter() - t0}, indent=2))
-  made = plot(rows, out / "sweep.png", baselines)
-  print("sweep.png:" if made else "matplotlib is not installed: wrote sweep.csv only",
-        out / "sweep.png" if made else out / "sweep.csv")
+  print("wrote", out / "sweep.csv")
+  for path in plot_sweep(rows, out, baselines):
+    print("wrote", path)
   return 0
 
 
