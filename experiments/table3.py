@@ -273,6 +273,8 @@ def run_model(settings: dict, model_name: str, full, progress: bool = True) -> s
   timings["verify_s"] = time.perf_counter() - t0
   summaries = evaluate.summarize_by_method(verified, KS)
   text = markdown(summaries, heldout, settings, model_name, verified_cost)
+  if influence_note:
+    text += f"\n{influence_note}\n"
   cells = [{"method": m, "k": k, "ours_percent": 100 * s["validity"][k],
             "paper_percent": yao_common.paper_value(model_name, settings["dataset"], m, k)}
            for m, s in summaries.items() for k in KS]

@@ -11,7 +11,7 @@ from jax.flatten_util import ravel_pytree
 from cfjax.influence import (CGNotConvergedError, CGNotConvergedWarning,
                              cg_solve, check_converged, explicit_hessian, explicit_inverse_hvp, gauss_solve,
                              influence_on_prediction, lissa_solve, make_hvp,
-                             make_score_change_fn, row_subset, score_change_on_removal,
+                             make_score_change_fn, minres_solve, row_subset, score_change_on_removal,
                              target_subset)
 from cfjax.models import make_mf, make_ncf, weighted_loss
 from cfjax.train import TrainData
@@ -185,6 +185,30 @@ def test_cg_equals_explicit_inverse_and_vmaps():
   assert (np.asarray(reports.iterations) <= len(a)).all()
 
 
+@pytest.mark.parametrize("definite", [True, False])
+def test_minres_solves_definite_and_indefinite_systems_where_cg_cannot(definite):
+  rng = np.random.default_rng(5)
+  n = 12
+  basis, _ = np.linalg.qr(rng.normal(size=(n, n)))
+  eigenvalues = np.linspace(0.5, 3.0, n) if definite else np.linspace(-2.0, 3.0, n)
+  eigenvalues[np.abs(eigenvalues) < 0.3] = 0.3  # nonsingular
+  a = (basis * eigenvalues) @ basis.T
+  b = rng.normal(size=n)
+  hvp = lambda v: jnp.asarray(a, jnp.float32) @ v
+  b32 = jnp.asarray(b, jnp.float32)
+  x, report = jax.jit(lambda b: minres_solve(hvp, b, damping=0.1, tol=1e-5, max_iters=60))(b32)
+  expected = np.linalg.solve(a + 0.1 * np.eye(n), b)
+  np.testing.assert_allclose(x, expected, rtol=1e-3, atol=1e-4)
+  assert bool(report.converged) and int(report.iterations) <= n + 2
+  true_residual = np.linalg.norm(b - (a + 0.1 * np.eye(n)) @ np.asarray(x)) / np.linalg.norm(b)
+  assert true_residual < 1e-4 and float(report.residual_norm) < 1e-4
+  _, cg_report = cg_solve(hvp, b32, damping=0.1, tol=1e-5, max_iters=60)
+  assert bool(cg_report.converged) == definite  # CG breaks down on negative curvature
+  batched, _ = jax.vmap(lambda b: minres_solve(hvp, b, damping=0.1, tol=1e-5,
+                                               max_iters=60))(jnp.stack([b32, -b32]))
+  np.testing.assert_allclose(batched[1], -batched[0], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("case", ["random", "zero_leading_pivot", "indefinite", "matrix_rhs"])
 def test_gauss_solve_equals_numpy_solve(case):
   rng = np.random.default_rng(3)
@@ -224,7 +248,7 @@ def test_cg_report_flags_non_convergence():
   _, report = jax.jit(lambda b: cg_solve(hvp, unravel(b), max_iters=1))(bs[0])
   assert not bool(report.converged) and int(report.iterations) == 1
   assert float(report.residual_norm) > 1e-3
-  with pytest.warns(CGNotConvergedWarning, match="raise max_iters or add damping"):
+  with pytest.warns(CGNotConvergedWarning, match="raise max_iters or damping"):
     assert not check_converged(report)
   with pytest.raises(CGNotConvergedError, match=r"after 1 iteration"):
     check_converged(report, on_fail="raise")

@@ -9,10 +9,12 @@ from cfjax.influence.influence import (InfluenceResult, influence_on_prediction,
                                        make_score_change_fn, score_change_on_removal)
 from cfjax.influence.inverse import (CGNotConvergedError, CGNotConvergedWarning, CGReport,
                                      cg_solve, check_converged, explicit_hessian,
-                                     explicit_inverse_hvp, gauss_solve, lissa_solve)
+                                     explicit_inverse_hvp, gauss_solve, lissa_solve,
+                                     minres_solve)
 from cfjax.influence.subset import ParamSubset, row_subset, target_subset
 
 __all__ = ["CGNotConvergedError", "CGNotConvergedWarning", "CGReport", "InfluenceResult",
            "ParamSubset", "cg_solve", "check_converged", "explicit_hessian",
            "explicit_inverse_hvp", "gauss_solve", "influence_on_prediction", "lissa_solve",
-           "make_hvp", "make_score_change_fn", "row_subset", "score_change_on_removal", "target_subset"]
+           "make_hvp", "make_score_change_fn", "minres_solve", "row_subset",
+           "score_change_on_removal", "target_subset"]

@@ -49,13 +49,13 @@ from jax.flatten_util import ravel_pytree
 
 from cfjax.influence.hvp import make_hvp
 from cfjax.influence.inverse import (CGReport, MAX_EXPLICIT_SIZE, cg_solve, check_converged,
-                                     explicit_inverse_hvp, lissa_solve)
+                                     explicit_inverse_hvp, lissa_solve, minres_solve)
 from cfjax.influence.subset import ParamSubset, target_subset
 from cfjax.models.base import Recommender, weighted_loss
 from cfjax.train.fit import TrainData
 from cfjax.types import Array, Params
 
-Solver = Literal["cg", "explicit", "lissa"]
+Solver = Literal["cg", "minres", "explicit", "lissa"]
 HessianRows = Literal["all", "related"]
 SubsetSpec = Union[None, str, ParamSubset, Callable[[Array, Array], ParamSubset]]
 ScoreChangeFn = Callable[..., "InfluenceResult"]
@@ -70,7 +70,7 @@ class InfluenceResult(NamedTuple):
     influence: [R] I_up,f(z) = -grad f^T H^{-1} grad L_z (Koh & Liang), the derivative of f
       w.r.t. the weight eps of row z in R + eps L_z; 0 for padding rows.
     num_rows: n, the weighted number of rows the Hessian's loss averages over.
-    report: the `CGReport` of the solve for solver="cg", else None.
+    report: the `CGReport` of the solve for solver="cg" or "minres", else None.
   """
 
   score_change: Array
@@ -106,7 +106,7 @@ def make_score_change_fn(model: Recommender, *, solver: Solver = "cg",
 
   Args:
     model: the recommender.
-    solver: "cg" (`cg_solve`), "explicit" (`explicit_inverse_hvp`; needs P <=
+    solver: "cg" (`cg_solve`), "minres" (`minres_solve`, for indefinite H), "explicit" (`explicit_inverse_hvp`; needs P <=
       max_explicit_size, i.e. a subset or a tiny model) or "lissa" (`lissa_solve`).
     subset: None (all parameters), "target" (`target_subset(model, u, i)`), a fixed
       `ParamSubset`, or a function (user, item) -> ParamSubset.
@@ -126,9 +126,9 @@ def make_score_change_fn(model: Recommender, *, solver: Solver = "cg",
     data is a `TrainData` [N], target_user/target_item int32 scalars, rows int32[R] indices
     into data (-1 = padding), weights float32[N] the current row weights (default ones).
   """
-  if solver not in ("cg", "explicit", "lissa"):
-    raise ValueError(f"solver={solver!r} is not one of 'cg', 'explicit', 'lissa'; pass one "
-                     "of those")
+  if solver not in ("cg", "minres", "explicit", "lissa"):
+    raise ValueError(f"solver={solver!r} is not one of 'cg', 'minres', 'explicit', 'lissa'; "
+                     "pass one of those")
   if hessian_rows not in ("all", "related"):
     raise ValueError(f"hessian_rows={hessian_rows!r} is not 'all' or 'related'; pass one of "
                      "those")
@@ -175,9 +175,10 @@ def make_score_change_fn(model: Recommender, *, solver: Solver = "cg",
 
     grad_f = jax.grad(score)(theta)
     report = None
-    if solver == "cg":
+    if solver in ("cg", "minres"):
       hvp = functools.partial(make_hvp(train_loss), theta)
-      s, report = cg_solve(hvp, grad_f, damping=damping, tol=tol, max_iters=max_iters)
+      krylov = cg_solve if solver == "cg" else minres_solve
+      s, report = krylov(hvp, grad_f, damping=damping, tol=tol, max_iters=max_iters)
     elif solver == "lissa":
       hvp = functools.partial(make_hvp(train_loss), theta)
       s = lissa_solve(hvp, grad_f, scale=lissa_scale, damping=damping / lissa_scale,

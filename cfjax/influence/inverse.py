@@ -1,10 +1,12 @@
 """Inverse Hessian-vector products: solve (H + damping * I) x = b.
 
 Koh & Liang (2017, Sec. 3) need s = H^{-1} b for a Hessian H they can only multiply by.
-Three solvers, all pure JAX and vmappable over the right-hand side b:
+Four solvers, all pure JAX and vmappable over the right-hand side b:
 
 * `cg_solve`: conjugate gradient with a convergence report (exact in exact arithmetic for
   symmetric positive definite H + damping * I);
+* `minres_solve`: MINRES, for symmetric INDEFINITE H + damping * I (non-convex models'
+  Hessians), same report as CG;
 * `lissa_solve`: the stochastic Neumann-series recursion of Agarwal et al. (2017), as Koh &
   Liang use it;
 * `explicit_inverse_hvp`: forms the Hessian of a loss over a SMALL parameter vector (e.g. the
@@ -108,6 +110,70 @@ def cg_solve(hvp_fn: Callable[[Params], Params], b: Params, *, damping: float = 
   return unravel(x), CGReport(iterations=k, residual_norm=residual, converged=converged)
 
 
+def minres_solve(hvp_fn: Callable[[Params], Params], b: Params, *, damping: float = 0.0,
+                 tol: float = 1e-6, max_iters: int = 100) -> tuple[Params, CGReport]:
+  """Solves (H + damping * I) x = b by MINRES (Paige & Saunders, 1975), for INDEFINITE H.
+
+  Conjugate gradient needs H + damping I positive definite, which the Hessian of a
+  non-convex model (NCF, all parameters) is not at a trained point: CG then stops at the
+  first direction of negative curvature with a meaningless x. MINRES minimises ||b - A x||
+  over the same Krylov space with the Lanczos three-term recurrence and Givens rotations
+  (the unpreconditioned recurrences of Paige & Saunders, Sec. 6), so it solves any symmetric
+  nonsingular A = H + damping I. Same interface and report as `cg_solve`; the report's
+  residual_norm is the recurrence's ||b - A x|| / ||b||. Vmappable over b.
+
+  Args:
+    hvp_fn: v -> H v on pytrees shaped like b (H symmetric).
+    b: the right-hand side.
+    damping: lambda >= 0 added to the diagonal.
+    tol: relative residual tolerance.
+    max_iters: iteration cap (static).
+
+  Returns:
+    (x shaped like b, CGReport).
+  """
+  b_flat, unravel = ravel_pytree(b)
+  matvec = _flat_matvec(hvp_fn, unravel, damping)
+  beta1 = jnp.linalg.norm(b_flat)
+  zeros = jnp.zeros_like(b_flat)
+  scalar = lambda value: jnp.asarray(value, b_flat.dtype)
+  # state: k, x, r1, r2, y, beta, old_beta, dbar, epsilon, phibar, cs, sn, w, w2
+  init = (jnp.zeros((), jnp.int32), zeros, b_flat, b_flat, b_flat, beta1, scalar(0.0),
+          scalar(0.0), scalar(0.0), beta1, scalar(-1.0), scalar(0.0), zeros, zeros)
+
+  def cond(state):
+    k, beta, phibar = state[0], state[5], state[9]
+    return (k < max_iters) & (phibar > tol * beta1) & (beta > 0)
+
+  def body(state):
+    k, x, r1, r2, y, beta, old_beta, dbar, epsilon, phibar, cs, sn, w, w2 = state
+    v = y / beta
+    y = matvec(v)
+    y = y - jnp.where(k > 0, beta / jnp.where(old_beta > 0, old_beta, 1.0), 0.0) * r1
+    alpha = jnp.vdot(v, y)
+    y = y - (alpha / beta) * r2
+    r1, r2 = r2, y
+    old_beta, beta = beta, jnp.linalg.norm(y)
+    old_epsilon = epsilon
+    delta = cs * dbar + sn * alpha
+    gbar = sn * dbar - cs * alpha
+    epsilon = sn * beta
+    dbar = -cs * beta
+    gamma = jnp.maximum(jnp.sqrt(gbar * gbar + beta * beta), jnp.finfo(b_flat.dtype).tiny)
+    cs, sn = gbar / gamma, beta / gamma
+    phi, phibar = cs * phibar, sn * phibar
+    w1, w2 = w2, w
+    w = (v - old_epsilon * w1 - delta * w2) / gamma
+    return (k + 1, x + phi * w, r1, r2, y, beta, old_beta, dbar, epsilon, phibar, cs, sn, w,
+            w2)
+
+  state = jax.lax.while_loop(cond, body, init)
+  k, x, phibar = state[0], state[1], state[9]
+  residual = jnp.abs(phibar) / jnp.where(beta1 > 0, beta1, 1.0)
+  converged = (jnp.abs(phibar) <= tol * beta1) | (state[5] <= 0)
+  return unravel(x), CGReport(iterations=k, residual_norm=residual, converged=converged)
+
+
 def check_converged(report: CGReport, *,
                     on_fail: Literal["warn", "raise", "ignore"] = "warn") -> bool:
   """Host-side check of a (possibly batched) `CGReport`; warns or raises if any solve failed.
@@ -129,10 +195,10 @@ def check_converged(report: CGReport, *,
   failed = ~converged
   iterations = np.asarray(report.iterations)[failed]
   residuals = np.asarray(report.residual_norm)[failed]
-  message = (f"CG did not converge in {failed.sum()} of {converged.size} solve(s): after "
-             f"{int(iterations.max())} iteration(s) the relative residual is up to "
-             f"{float(residuals.max()):.3g}; raise max_iters or add damping (H + damping*I "
-             "must be positive definite)")
+  message = (f"the iterative solve did not converge in {failed.sum()} of {converged.size} "
+             f"solve(s): after {int(iterations.max())} iteration(s) the relative residual is up "
+             f"to {float(residuals.max()):.3g}; raise max_iters or damping, or use "
+             "solver='minres' if H + damping*I is indefinite (CG needs it positive definite)")
   if on_fail == "raise":
     raise CGNotConvergedError(message)
   if on_fail == "warn":
