@@ -11,6 +11,9 @@ with placebos and significance tests (logic in cfjax/evaluate/accent_eval.py). R
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import pathlib
 import sys
 import time
@@ -71,15 +74,30 @@ def accent_explainer(model, params, train, users):
   return lambda k: explain_accent_family(model, params, train, users, k=k)
 
 
+def original_path(out: pathlib.Path, train, settings: dict) -> pathlib.Path:
+  """Where the original model of these settings is cached: a sibling folder of the output
+  directory, keyed by everything the original depends on (data, seed, training length), so
+  runs that differ only in users or verification reuse one trained original."""
+  key = {"data_sha256": cfdata.data_checksum(train), "model": settings["model"],
+         "seed": settings["seed"], "steps": settings["accent_train_steps"],
+         "batch_size": settings["accent_batch_size"]}
+  digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+  return out.parent / "accent_originals" / f"{settings['model']}-{digest}.msgpack"
+
+
 def trained_original(model, train, settings, path: pathlib.Path):
-  """The original model, loaded from `path` if a previous run of this config saved it."""
+  """The original model, loaded from `path` if a previous run with the same original settings
+  saved it (written atomically, so an interrupted save is never read back)."""
   template = init_state(model, jax.random.PRNGKey(0))
   if path.is_file():
     return flax.serialization.from_bytes(template, path.read_bytes())
   state = jax.block_until_ready(train_original(
       model, to_train_data(train), seed=settings["seed"], steps=settings["accent_train_steps"],
       batch_size=settings["accent_batch_size"]))
-  path.write_bytes(flax.serialization.to_bytes(state))
+  path.parent.mkdir(parents=True, exist_ok=True)
+  partial = path.with_suffix(".partial")
+  partial.write_bytes(flax.serialization.to_bytes(state))
+  os.replace(partial, path)
   return state
 
 
@@ -120,7 +138,8 @@ def run(settings: dict, explainer=accent_explainer, progress: bool = True) -> st
            evaluate.sample_users(train, n, seed=settings["seed"], min_history=1))
   t0 = time.perf_counter()
   accent_eval.prepare_work_dir(work, work_config)
-  original = trained_original(model, train, settings, work / "original.msgpack")
+  original_file = original_path(out, train, settings)
+  original = trained_original(model, train, settings, original_file)
   train_seconds = time.perf_counter() - t0
   verifier = functools.partial(
       evaluate.verify, model=model, train=train, original=original, protocol="warm", seeds=seeds,
@@ -131,7 +150,8 @@ def run(settings: dict, explainer=accent_explainer, progress: bool = True) -> st
       work_dir=work, config=work_config, seed=settings["seed"])
   result = accent_eval.table(verified_by_k, users, paper_values.accent_table1("ncf"))
   markdown = accent_eval.markdown(result)
-  config["metrics"] = {"verified_records": sum(map(len, verified_by_k.values()))}
+  config["metrics"] = {"verified_records": sum(map(len, verified_by_k.values())),
+                       "original_model": str(original_file)}
   config["timings"] = {"original_s": train_seconds, "per_k": k_timings,
                        "total_s": time.perf_counter() - start}
   evaluate.write_results_dir(out, config=config, verified=[

@@ -134,6 +134,24 @@ def test_runner_with_fake_explainer_and_resume(tmp_path, capsys):
   assert "not recomputing" in capsys.readouterr().out
 
 
+def test_runs_differing_only_in_verification_share_the_trained_original(tmp_path, monkeypatch):
+  accent_table1.run(runner_settings(tmp_path), explainer=top1_explainer, progress=False)
+  cached = list((tmp_path / "accent_originals").glob("*.msgpack"))
+  assert len(cached) == 1
+
+  def no_training(*args, **kwargs):
+    raise AssertionError("the original should come from the cache")
+
+  monkeypatch.setattr(accent_table1, "train_original", no_training)
+  other = runner_settings(tmp_path, output_dir=str(tmp_path / "other"), accent_verify_steps=3)
+  accent_table1.run(other, explainer=top1_explainer, progress=False)
+  config = json.loads((tmp_path / "other" / "config.json").read_text())
+  assert config["metrics"]["original_model"] == str(cached[0])
+  with pytest.raises(AssertionError, match="from the cache"):  # another seed: another original
+    accent_table1.run(runner_settings(tmp_path, output_dir=str(tmp_path / "third"), seed=1),
+                      explainer=top1_explainer, progress=False)
+
+
 def test_runner_refuses_rcf(tmp_path):
   with pytest.raises(ValueError, match="RCF is not implemented yet"):
     accent_table1.run(runner_settings(tmp_path, model="rcf"))
