@@ -44,7 +44,9 @@ class FakeVerifier:
     return [VerifiedRecord(explanation=r, original_rank=1, new_rank=2, left_top_k={1: True},
                            item_score_original=1.0, item_score_new=0.5,
                            replacement_score_new=0.6, protocol="warm", seeds=(0,),
-                           replacement_overtook=r.user in (0, 1) and "placebo" not in r.method)
+                           replacement_overtook=r.user in (0, 1) and "placebo" not in r.method,
+                           # the control alone lets user 1's replacement overtake
+                           replacement_score_original=1.5 if r.user == 1 else 0.5)
             for r in records]
 
 
@@ -72,9 +74,16 @@ def test_counting_over_all_users():
   assert pure["found"] == 1 and pure["cf_percentage"] == 25.0 and pure["cf_size"] == 4.0
   assert result["methods"]["placebo_accent"]["cf_percentage"] == 0.0
   assert result["methods"]["placebo_accent"]["cf_size"] is None
+  noise = result["methods"]["noise_accent"]  # user 1 of the 3 found; 1 of 4 users
+  assert (noise["found"], noise["successes"], noise["cf_percentage"]) == (3, 1, 25.0)
+  assert noise["cf_size"] is None and result["methods"]["noise_pure_fia"]["successes"] == 0
   tests = {(t["a"], t["b"]): t for t in result["comparisons"]}
   assert set(tests) >= {("accent", "fia"), ("accent", "pure_fia"), ("accent", "placebo_accent"),
-                        ("fia", "placebo_fia"), ("pure_fia", "placebo_pure_fia")}
+                        ("fia", "placebo_fia"), ("pure_fia", "placebo_pure_fia"),
+                        ("accent", "noise_accent"), ("fia", "noise_fia")}
+  assert ("accent", "noise_fia") not in tests
+  vs_noise = tests[("accent", "noise_accent")]  # accent wins for user 0, the control for none
+  assert (vs_noise["only_a"], vs_noise["only_b"], vs_noise["size_p"]) == (1, 0, None)
   vs_fia = tests[("accent", "fia")]
   assert (vs_fia["only_a"], vs_fia["only_b"], vs_fia["size_pairs"]) == (0, 0, 2)
   # sizes (1, 2) vs (3, 2): d = (-2, 0), t = -1 on 1 df (Cauchy): p = 1/2 + atan(-1) / pi.
@@ -128,7 +137,7 @@ def test_runner_with_fake_explainer_and_resume(tmp_path, capsys):
   for name in ("config.json", "explanations.jsonl", "rows.csv", "table.md", "table.json"):
     assert (out / name).is_file(), name
   table = json.loads((out / "table.json").read_text())
-  assert len(table["rows"]) == 3 * 6 * 2 and "57.300" in markdown  # paper value beside ours
+  assert len(table["rows"]) == 3 * 9 * 2 and "57.300" in markdown  # paper value beside ours
   assert len(read_jsonl(out / "explanations.jsonl", VerifiedRecord)) == 3 * 6 * 2
   assert accent_table1.run(settings, explainer=top1_explainer, progress=False) == markdown
   assert "not recomputing" in capsys.readouterr().out

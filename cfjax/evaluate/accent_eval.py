@@ -5,7 +5,10 @@ and a replacement expected to overtake the user's top-1 recommendation. Each exp
 verified by retraining without its CF set (warm continuation, several seeds, seed-averaged
 scores); it is counterfactual ("a success") if the replacement's new score exceeds the top-1's
 (`VerifiedRecord.replacement_overtook`). A placebo per method deletes a random set of the
-user's training items of the same size, with the same top-1 and replacement.
+user's training items of the same size, with the same top-1 and replacement. A noise-floor
+row per method ("noise_<method>") counts the users whose replacement already overtakes the
+top-1 in the CONTROL retrain, which deletes nothing under the same seeds and steps: the
+success rate continued training alone would earn.
 
 Counting, as ACCENT's evaluation does: the CF percentage of (method, k) is 100 * successes /
 users explained, where a user without an explanation (search failed, no replacement or an
@@ -36,13 +39,15 @@ from cfjax.evaluate.report import markdown_table
 METHODS = ("pure_fia", "fia", "accent")
 REFERENCE = "accent"
 PLACEBO = "placebo_"
+NOISE = "noise_"
 
 COUNTING = ("CF percentage = 100 * successes / users explained; a user whose search failed "
             "(no replacement or empty set) counts as a failure. Success: the replacement's "
             "seed-averaged retrained score exceeds the top-1's. CF size = mean |CF set| over "
             "successes. McNemar (two-sided; exact binomial if discordant < 25, else chi-square "
             "with continuity correction) on success per user; one-sided paired t-test (a smaller) "
-            "on sizes of users where both succeeded.")
+            "on sizes of users where both succeeded. noise_<method>: the same test in the "
+            "control retrain that deletes nothing (the protocol's noise floor).")
 
 Explainer = Callable[[int], Mapping[str, Sequence[ExplanationRecord]]]
 Verifier = Callable[[list], list]
@@ -51,6 +56,31 @@ Verifier = Callable[[list], list]
 def placebo_name(method: str) -> str:
   """The placebo's method name, e.g. "placebo_accent"."""
   return PLACEBO + method
+
+
+def noise_name(method: str) -> str:
+  """The noise-floor row's name, e.g. "noise_accent"."""
+  return NOISE + method
+
+
+def noise_outcome(verified: Sequence[VerifiedRecord], users: Sequence[int],
+                  method: str) -> dict[str, np.ndarray] | None:
+  """The noise floor of `method`'s records: success where the replacement's CONTROL score
+  (nothing deleted) exceeds the item's; None if a record predates the control's replacement
+  score (results written before it was recorded)."""
+  position = {int(u): n for n, u in enumerate(users)}
+  row = {"found": np.zeros(len(users), bool), "success": np.zeros(len(users), bool),
+         "size": np.zeros(len(users), np.int64)}
+  for v in verified:
+    e = v.explanation
+    if e.method != method or e.user not in position:
+      continue
+    if v.replacement_score_original is None:
+      return None
+    n = position[e.user]
+    row["found"][n] = True
+    row["success"][n] = v.replacement_score_original > v.item_score_original
+  return row
 
 
 def is_found(record: ExplanationRecord | None) -> bool:
@@ -115,38 +145,46 @@ def outcomes(verified: Sequence[VerifiedRecord], users: Sequence[int],
   return result
 
 
-def method_summary(outcome: Mapping[str, np.ndarray]) -> dict:
-  """users, found, successes, CF percentage (of all users) and CF size (mean over successes)."""
+def method_summary(outcome: Mapping[str, np.ndarray], sized: bool = True) -> dict:
+  """users, found, successes, CF percentage (of all users) and CF size (mean over successes;
+  None for rows that delete nothing, `sized=False`)."""
   success, size = outcome["success"], outcome["size"]
   users, successes = len(success), int(success.sum())
   return {"users": users, "found": int(outcome["found"].sum()), "successes": successes,
           "cf_percentage": 100.0 * successes / users if users else None,
-          "cf_size": float(size[success].mean()) if successes else None}
+          "cf_size": float(size[success].mean()) if successes and sized else None}
 
 
 def _finite(value: float) -> float | None:
   return None if value is None or not math.isfinite(value) else float(value)
 
 
-def compare(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict:
-  """McNemar on success and the one-sided paired t-test (a smaller) on sizes where both succeed."""
+def compare(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], sizes: bool = True) -> dict:
+  """McNemar on success and the one-sided paired t-test (a smaller) on sizes where both succeed
+  (not for a row that deletes nothing, `sizes=False`)."""
   test = significance.mcnemar(a["success"], b["success"])
   both = a["success"] & b["success"]
-  t, p = significance.paired_t_test_one_sided(a["size"][both], b["size"][both], "less")
+  t, p = (significance.paired_t_test_one_sided(a["size"][both], b["size"][both], "less")
+          if sizes else (None, None))
   return {"mcnemar_statistic": test.statistic, "mcnemar_p": test.p_value,
           "mcnemar_test": test.method, "only_a": test.b, "only_b": test.c,
           "size_pairs": int(both.sum()), "size_t": _finite(t), "size_p": _finite(p)}
 
 
 def comparisons(outcome_by_method: Mapping[str, Mapping], reference: str = REFERENCE) -> list:
-  """`reference` vs every other method and placebo, then each baseline vs its own placebo."""
-  pairs = [(reference, m) for m in outcome_by_method if m != reference]
+  """`reference` vs every other method and placebo, each baseline vs its own placebo, and each
+  method vs its noise floor."""
+  pairs = [(reference, m) for m in outcome_by_method
+           if m != reference and not m.startswith(NOISE)]
   pairs += [(m, placebo_name(m)) for m in outcome_by_method
-            if not m.startswith(PLACEBO) and m != reference
+            if not m.startswith((PLACEBO, NOISE)) and m != reference
             and placebo_name(m) in outcome_by_method]
+  pairs += [(m, noise_name(m)) for m in outcome_by_method
+            if noise_name(m) in outcome_by_method]
   if reference not in outcome_by_method:
     pairs = [p for p in pairs if p[0] != reference]
-  return [{"a": a, "b": b, **compare(outcome_by_method[a], outcome_by_method[b])}
+  return [{"a": a, "b": b, **compare(outcome_by_method[a], outcome_by_method[b],
+                                     sizes=not b.startswith(NOISE))}
           for a, b in pairs]
 
 
@@ -155,7 +193,12 @@ def evaluate_k(verified: Sequence[VerifiedRecord], users: Sequence[int],
   """The Table 1 cell values and tests of one k: {"methods": {...}, "comparisons": [...]}."""
   names = list(methods) + [placebo_name(m) for m in methods]
   by_method = outcomes(verified, users, names)
-  return {"methods": {m: method_summary(o) for m, o in by_method.items()},
+  for m in methods:
+    noise = noise_outcome(verified, users, m)
+    if noise is not None:
+      by_method[noise_name(m)] = noise
+  return {"methods": {m: method_summary(o, sized=not m.startswith(NOISE))
+                      for m, o in by_method.items()},
           "comparisons": comparisons(by_method)}
 
 

@@ -97,6 +97,9 @@ class VerifiedRecord:
     protocol: "scratch" or "warm".
     seeds: the retraining seeds.
     unretrained_rank: the item's rank under the original (not retrained) parameters.
+    replacement_score_original: the replacement's seed-averaged baseline (control) score, or
+      None; with item_score_original it says whether continued training ALONE, deleting
+      nothing, already lets the replacement overtake (the noise floor of ACCENT's test).
   """
 
   explanation: ExplanationRecord
@@ -110,6 +113,7 @@ class VerifiedRecord:
   protocol: str
   seeds: tuple[int, ...]
   unretrained_rank: int | None = None
+  replacement_score_original: float | None = None
 
   def to_json(self) -> dict:
     """A flat JSON dict: the explanation's fields followed by the verification's."""

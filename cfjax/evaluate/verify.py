@@ -147,7 +147,9 @@ def _verified(record, base_rank, new_rank, unretrained_rank, base_scores, new_sc
       item_score_original=float(base_scores[record.item]), item_score_new=item_score,
       replacement_score_new=replacement_score,
       replacement_overtook=None if replacement_score is None else replacement_score > item_score,
-      protocol=protocol, seeds=tuple(int(s) for s in seeds), unretrained_rank=unretrained_rank)
+      protocol=protocol, seeds=tuple(int(s) for s in seeds), unretrained_rank=unretrained_rank,
+      replacement_score_original=(None if record.replacement is None
+                                  else float(base_scores[record.replacement])))
 
 
 def summarize(verified: Sequence[VerifiedRecord], ks: Sequence[int] = (1, 3, 5, 10)) -> dict:
