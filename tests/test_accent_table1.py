@@ -97,10 +97,12 @@ def test_resume_skips_finished_k(tmp_path):
   kwargs = dict(verify=verifier, train=TRAIN, work_dir=tmp_path, config={"a": 1}, seed=0,
                 log=lambda _: None)
   first, timings = accent_eval.run_ks((5, 10), explain=explain, **kwargs)
-  assert calls == [5, 10] and len(verifier.calls) == 2 and set(timings) == {5, 10}
+  assert calls == [5, 10] and len(verifier.calls) == 1 and set(timings["explain_s"]) == {5, 10}
+  assert len(verifier.calls[0]) == timings["verified_records"] == 2 * 12  # k=5 and k=10
   assert all(v.explanation.extra["k"] == 5 for v in first[5])
   second, timings = accent_eval.run_ks((5, 10, 20), explain=explain, **kwargs)
-  assert calls == [5, 10, 20] and len(verifier.calls) == 3 and set(timings) == {20}
+  assert calls == [5, 10, 20] and len(verifier.calls) == 2 and set(timings["explain_s"]) == {20}
+  assert len(verifier.calls[1]) == 12 and list(second) == [5, 10, 20]
   assert second[5] == first[5]
   accent_eval.run_ks((5,), explain=explain, **{**kwargs, "config": {"a": 2}})
   assert calls == [5, 10, 20, 5]  # another config starts afresh
