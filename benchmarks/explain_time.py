@@ -4,7 +4,8 @@ Workload: ACCENT's NeuMF trained for a few epochs (minibatches of 1246 rows) on 
 MovieLens-100K training file (accent-ml100k: 452 users, 61,054 rows). Each user's top-1
 unseen item is explained by
   * if: `explain_influence_function` (all parameters, Hessian of the whole training loss,
-    CG with damping --if_damping and at most --if_max_iters iterations, e = 3);
+    MINRES (the Hessian is indefinite) with damping --if_damping and at most --if_max_iters
+    iterations, e = 3);
   * pure_fia, fia, accent: `explain_accent_family` with one method each (FIA influences on
     the top-k, k = --k, damping 1e-6, explicit 64x64 Hessians over the related rows).
 Each method is run batched over --users users in one call and one user at a time over
@@ -50,7 +51,7 @@ def define_flags():
   flags.DEFINE_integer("k", 5, "Top-k list (ACCENT's candidates are top-2..top-k).")
   flags.DEFINE_integer("e", 3, "IF explanation size.")
   flags.DEFINE_float("if_damping", 0.01, "Damping of the IF baseline's full Hessian.")
-  flags.DEFINE_integer("if_max_iters", None, "CG iteration cap of the IF baseline; default "
+  flags.DEFINE_integer("if_max_iters", None, "MINRES iteration cap of the IF baseline; default "
                        "30 with --quick, 100 otherwise.")
   flags.DEFINE_integer("repeats", None, "Timed batched runs (best kept); default 2 with "
                        "--quick, 3 otherwise.")
@@ -162,9 +163,8 @@ def main(argv):
                  fia_parameters=4 * model.hparams["dim"], **options),
       note=("Wall-clock seconds per (user, top-1) pair, host records out. Each configuration "
             "is run once untimed on identical shapes first; compile_seconds = first call - "
-            "best timed call (batched: best of `repeats`; single: mean over users). IF's CG "
-            "stops at breakdown (non-positive curvature) or if_max_iters; cg_converged counts "
-            "converged pairs. pure_fia, fia and accent each recompute the same FIA influence "
+            "best timed call (batched: best of `repeats`; single: mean over users). IF's MINRES "
+            "stops at the tolerance or if_max_iters; cg_converged counts converged pairs. pure_fia, fia and accent each recompute the same FIA influence "
             "matrix (K targets per user); their difference is the host selection rule."),
       figures=figures, table=table)
   output = pathlib.Path(FLAGS.output)
