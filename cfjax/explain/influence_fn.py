@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -49,12 +50,24 @@ def select_top_e(influence, valid, e: int) -> np.ndarray:
   return positions[np.argsort(-influence[positions], kind="stable")[:e]]
 
 
+def default_chunk_size(hessian_rows: str) -> int:
+  """Pairs per vmapped chunk: 1 for the full Hessian on CPU, else 16.
+
+  With hessian_rows="all" every HVP runs over all N training rows; vmapped over 16 pairs on
+  XLA:CPU its gathers/scatter-adds with a pair axis cost more than 16 one-pair HVPs (the
+  engine's finding, docs/engine.md): `python -m benchmarks.explain_time` measured 2.6 s/pair
+  at 16 vs 0.8 s/pair one at a time on NCF. Chunks of 1 run the pairs one after another
+  inside the same compiled `lax.map` call.
+  """
+  return 1 if hessian_rows == "all" and jax.default_backend() == "cpu" else 16
+
+
 def influence_function_influences(model: Recommender, params: Params, train: Interactions,
                                   users: np.ndarray, items: np.ndarray, history_rows: np.ndarray,
                                   *, solver: str = "minres", subset: str | None = None,
                                   hessian_rows: str = "all", damping: float = 0.01,
                                   max_iters: int = 100, tol: float = 1e-6,
-                                  chunk_size: int = 16, item_width: int | None = None,
+                                  chunk_size: int | None = None, item_width: int | None = None,
                                   on_fail: str = "warn") -> tuple[np.ndarray, dict | None]:
   """I(z, y_ui) = -Delta f(z) (Yao et al. eq. 10) for every pair's history rows, float[B, R].
 
@@ -65,6 +78,7 @@ def influence_function_influences(model: Recommender, params: Params, train: Int
     (influence float[B, R], None or the per-pair CG report as numpy: iterations [B],
     residual_norm [B], converged [B]).
   """
+  chunk_size = default_chunk_size(hessian_rows) if chunk_size is None else int(chunk_size)
   if hessian_rows == "related":
     return related_influences(model, params, train, history_rows, users, items,
                               damping=damping, solver=solver, subset=subset,
@@ -89,7 +103,8 @@ def explain_influence_function(model: Recommender, params: Params, train: Intera
                                users: Sequence[int], items: Sequence[int], *, e: int = 3,
                                solver: str = "minres", subset: str | None = None,
                                hessian_rows: str = "all", damping: float = 0.01,
-                               max_iters: int = 100, tol: float = 1e-6, chunk_size: int = 16,
+                               max_iters: int = 100, tol: float = 1e-6,
+                               chunk_size: int | None = None,
                                history_width: int | None = None,
                                item_width: int | None = None,
                                on_fail: str = "warn") -> list[Explanation]:
@@ -106,7 +121,7 @@ def explain_influence_function(model: Recommender, params: Params, train: Intera
     hessian_rows: "all" (default) or "related" (FIA's rows of u or i).
     damping: lambda added to H (0.01: NCF's Hessian is not positive definite).
     max_iters, tol: MINRES/CG iteration cap and relative tolerance.
-    chunk_size: pairs per vmapped chunk.
+    chunk_size: pairs per vmapped chunk (default `default_chunk_size`).
     history_width, item_width: static pad widths (default: batch max, rounded up to 32).
     on_fail: what a non-converged MINRES/CG solve does: "warn", "raise" or "ignore".
 
