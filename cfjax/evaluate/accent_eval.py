@@ -232,10 +232,10 @@ def run_ks(ks: Sequence[int], *, explain: Explainer, verify: Verifier, train: In
 
   The k's explanations overlap heavily (k = 10 and 20 mostly pick the same sets), and
   `verify` retrains each distinct (user, deleted rows) once, so one call for the union
-  retrains ~2.8x fewer models than one call per k on accent-ml100k (2,230 vs ~6,200). Each k's explanations
-  are saved under `work_dir` as they are made (explanations_k{k}.jsonl) and its verified
-  records after the call (verified_k{k}.jsonl); a rerun with the same `config` loads them
-  instead of recomputing, and a different config discards them.
+  retrains ~2.8x fewer models than one call per k on accent-ml100k (2,230 vs ~6,200).
+  Each k's explanations are saved under `work_dir` as they are made (explanations_k{k}.jsonl)
+  and its verified records after the call (verified_k{k}.jsonl); a rerun with the same
+  `config` loads them instead of recomputing, and a different config discards them.
 
   Args:
     ks: the candidate set sizes k.
