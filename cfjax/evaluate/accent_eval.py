@@ -63,14 +63,19 @@ def noise_name(method: str) -> str:
   return NOISE + method
 
 
+def _blank_outcome(num_users: int) -> dict[str, np.ndarray]:
+  """found / success bool[n] and size int[n], all False / 0 (no record: a failure)."""
+  return {"found": np.zeros(num_users, bool), "success": np.zeros(num_users, bool),
+          "size": np.zeros(num_users, np.int64)}
+
+
 def noise_outcome(verified: Sequence[VerifiedRecord], users: Sequence[int],
                   method: str) -> dict[str, np.ndarray] | None:
   """The noise floor of `method`'s records: success where the replacement's CONTROL score
   (nothing deleted) exceeds the item's; None if a record predates the control's replacement
   score (results written before it was recorded)."""
   position = {int(u): n for n, u in enumerate(users)}
-  row = {"found": np.zeros(len(users), bool), "success": np.zeros(len(users), bool),
-         "size": np.zeros(len(users), np.int64)}
+  row = _blank_outcome(len(users))
   for v in verified:
     e = v.explanation
     if e.method != method or e.user not in position:
@@ -128,8 +133,7 @@ def outcomes(verified: Sequence[VerifiedRecord], users: Sequence[int],
     ValueError: if a method has two verified records for one user.
   """
   position = {int(u): n for n, u in enumerate(users)}
-  result = {m: {"found": np.zeros(len(users), bool), "success": np.zeros(len(users), bool),
-                "size": np.zeros(len(users), np.int64)} for m in methods}
+  result = {m: _blank_outcome(len(users)) for m in methods}
   for v in verified:
     e = v.explanation
     if e.method not in result or e.user not in position:
