@@ -3,10 +3,10 @@
 Workload: ACCENT's NeuMF trained for a few epochs (minibatches of 1246 rows) on its
 MovieLens-100K training file (accent-ml100k: 452 users, 61,054 rows). Each user's top-1
 unseen item is explained by
-  * if: `explain_influence_function` (all parameters, Hessian of the whole training loss,
+  * if: the "influence_function" explainer (all parameters, Hessian of the whole training loss,
     MINRES (the Hessian is indefinite) with damping --if_damping and at most --if_max_iters
     iterations, e = 3);
-  * pure_fia, fia, accent: `explain_accent_family` with one method each (FIA influences on
+  * pure_fia, fia, accent: the explainers of those names, each on a fresh context (FIA influences on
     the top-k, k = --k, damping 1e-6, explicit 64x64 Hessians over the related rows).
 Each method is run batched over --users users in one call and one user at a time over
 --single_users users (a Python loop of calls with batch 1). Every configuration is first
@@ -27,10 +27,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from cfjax.data import load
-from cfjax.evaluate import environment_info, sample_users
-from cfjax.explain import explain_accent_family, explain_influence_function
-from cfjax.explain.common import round_up, top_k_lists
+from cfjax.data import load, sample_users
+from cfjax.data.interactions import round_up
+from cfjax.evaluate import environment_info
+from cfjax.explain import ExplainContext, get_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.train import steps_per_epoch, to_train_data, train_original
 
@@ -62,21 +62,23 @@ def define_flags():
 
 
 def _explainer(method: str, model, params, train, widths: dict, options: dict):
-  """users -> records for one method, with static pad widths (one compile per batch size)."""
+  """users -> records for one method, with static pad widths (one compile per batch size).
+
+  Every call builds a fresh `ExplainContext`, so nothing is cached between timed runs (on a
+  shared context pure FIA, FIA and ACCENT would compute their influences once)."""
   if method == "if":
-    def run(users):
-      items = top_k_lists(model, params, train, np.asarray(users), 1)[0][:, 0]
-      return explain_influence_function(
-          model, params, train, users, items, e=options["e"], damping=options["if_damping"],
-          max_iters=options["if_max_iters"], chunk_size=options["chunk_size"],
-          history_width=widths["history"], on_fail="ignore")
-    return run
+    explainer = get_explainer(
+        "influence_function", e=options["e"], damping=options["if_damping"],
+        max_iters=options["if_max_iters"], chunk_size=options["chunk_size"],
+        history_width=widths["history"], on_fail="ignore")
+  else:
+    explainer = get_explainer(method, k=options["k"], chunk_size=options["chunk_size"],
+                              history_width=widths["history"], item_width=widths["item"])
 
   def run(users):
-    return explain_accent_family(model, params, train, users, k=options["k"],
-                                 methods=(method,), chunk_size=options["chunk_size"],
-                                 history_width=widths["history"], item_width=widths["item"])[
-                                     method]
+    ctx = ExplainContext(model=model, params=params, train=train)
+    return explainer.explain(ctx, top1_targets(ctx, np.asarray(users)))
+
   return run
 
 

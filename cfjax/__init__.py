@@ -1,12 +1,21 @@
-"""cfjax: counterfactual explanations for recommenders, with batched retraining in JAX."""
+"""cfjax: counterfactual explanations for recommenders, with batched retraining in JAX.
+
+Layers, each importing only those before it (tests/test_layers.py checks it):
+  util, version, types, records -> data -> models -> rank -> train -> influence, simulate
+  -> explain -> evaluate -> papers
+"""
 
 from cfjax import data, evaluate, explain, influence, models, rank, simulate, train
 from cfjax.data import Interactions, load
+from cfjax.evaluate import verify
+from cfjax.explain import ExplainContext, Targets, get_explainer, register
 from cfjax.models import Recommender, make_model
-from cfjax.train import retrain, to_train_data, train_original
+from cfjax.records import Explanation, VerifiedRecord, read_jsonl, write_jsonl
+from cfjax.train import TrainSpec, retrain, to_train_data, train_original
+from cfjax.version import __version__
 
-__version__ = "0.1.0"
-
-__all__ = ["Interactions", "Recommender", "data", "evaluate", "explain", "influence", "load",
-           "make_model", "models", "rank", "retrain", "simulate", "to_train_data", "train",
-           "train_original", "__version__"]
+__all__ = ["ExplainContext", "Explanation", "Interactions", "Recommender", "Targets",
+           "TrainSpec", "VerifiedRecord", "__version__", "data", "evaluate", "explain",
+           "get_explainer", "influence", "load", "make_model", "models", "rank", "read_jsonl",
+           "register", "retrain", "simulate", "to_train_data", "train", "train_original",
+           "verify", "write_jsonl"]

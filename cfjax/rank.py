@@ -12,11 +12,16 @@ validate their inputs (one-line ValueErrors) and return numpy values.
 
 from __future__ import annotations
 
+import functools
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cfjax.types import Array
+from cfjax.data.interactions import Interactions
+from cfjax.models.base import Recommender
+from cfjax.types import Array, Params
 
 
 def _check_k(k: int, num_items: int) -> None:
@@ -148,3 +153,47 @@ def in_top_k(scores, seen, item, k: int):
   _check_k(k, np.shape(scores)[-1])
   ranks = rank_of(scores, seen, item)
   return bool(ranks <= k) if np.ndim(ranks) == 0 else np.asarray(ranks) <= k
+
+
+@functools.lru_cache(maxsize=None)
+def jitted_scores(model: Recommender):
+  """jit(model.scores): (params, users int32[B]) -> float32[B, I], cached per model."""
+  return jax.jit(model.scores)
+
+
+def scores_of(model: Recommender, params: Params, users, *, batch: int = 512) -> np.ndarray:
+  """Host float32[B, I]: every item's score for each user, computed `batch` users at a time
+  (the last batch padded, so one compile serves any number of users)."""
+  users = np.asarray(users, dtype=np.int32).ravel()
+  if users.size == 0:
+    return np.zeros((0, model.num_items), np.float32)
+  size = min(batch, users.size)
+  score = jitted_scores(model)
+  parts = []
+  for start in range(0, users.size, size):
+    chunk = users[start:start + size]
+    padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - chunk.size)])
+    parts.append(np.asarray(score(params, jnp.asarray(padded)))[:chunk.size])
+  return np.concatenate(parts)
+
+
+def seen_rows(train: Interactions, users: Sequence[int]) -> np.ndarray:
+  """bool[B, I]: each listed user's training items (the items excluded from recommendation)."""
+  seen = np.zeros((len(users), train.num_items), dtype=bool)
+  for row, user in enumerate(users):
+    seen[row, train.history_items(int(user))] = True
+  return seen
+
+
+def top_k_lists(model: Recommender, params: Params, train: Interactions, users,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+  """Each user's top-K unseen items (`top_k`) and their scores: (int32[B, K], float[B, K])."""
+  users = np.asarray(users, dtype=np.int64).ravel()
+  scores = scores_of(model, params, users)
+  items = top_k(scores, seen_rows(train, users), k)
+  return items, np.take_along_axis(scores, items, axis=1)
+
+
+def top1_targets(model: Recommender, params: Params, train: Interactions, users) -> np.ndarray:
+  """int[B]: each user's top-1 unseen item under `params`: the recommendation to explain."""
+  return top_k_lists(model, params, train, users, 1)[0][:, 0]

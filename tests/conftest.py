@@ -36,3 +36,13 @@ def tiny_mf():
 @pytest.fixture(scope="session")
 def tiny_ncf():
   return make_ncf(TINY_USERS, TINY_ITEMS, dim=4, mlp_layers=(4, 2), learning_rate=0.01)
+
+
+def needs_data(folder: str, *files: str):
+  """A skip marker unless CFJAX_DATA_DIR holds `folder/` with `files` (plus `realdata`)."""
+  import os
+  import pathlib
+  root = os.environ.get("CFJAX_DATA_DIR")
+  present = bool(root) and all((pathlib.Path(root) / folder / f).is_file() for f in files)
+  reason = f"needs {folder}/{', '.join(files)} under CFJAX_DATA_DIR"
+  return [pytest.mark.realdata, pytest.mark.skipif(not present, reason=reason)]

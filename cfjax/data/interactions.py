@@ -46,6 +46,20 @@ class Interactions:
     if n and (self.item.min() < 0 or self.item.max() >= self.num_items):
       raise ValueError(f"item ids must lie in [0, {self.num_items}); re-index the items densely")
 
+  @classmethod
+  def from_dense(cls, rows, *, name: str = "interactions",
+                 item_ids: np.ndarray | None = None,
+                 item_titles: tuple[str, ...] | None = None) -> "Interactions":
+    """Interactions of a dense [U, I] matrix: one row per non-zero entry (rating = the value),
+    in row-major order; user u is row u. E.g. Mult-VAE's fold-in rows."""
+    rows = np.asarray(rows)
+    if rows.ndim != 2:
+      raise ValueError(f"a dense interaction matrix is [U, I]; got shape {rows.shape}")
+    user, item = np.nonzero(rows)
+    return cls(user=user.astype(np.int32), item=item.astype(np.int32),
+               rating=rows[user, item].astype(np.float32), num_users=rows.shape[0],
+               num_items=rows.shape[1], item_ids=item_ids, item_titles=item_titles, name=name)
+
   @property
   def num_interactions(self) -> int:
     return len(self.user)
@@ -76,6 +90,19 @@ class Interactions:
     """Row indices (into this record's arrays) of one user's interactions, in file order."""
     order, offsets = self._user_index
     return order[offsets[user]:offsets[user + 1]]
+
+  @functools.cached_property
+  def _item_index(self) -> tuple[np.ndarray, np.ndarray]:
+    """CSR index by item: rows sorted by item (stable), and offsets [I + 1]."""
+    order = np.argsort(self.item, kind="stable").astype(np.int64)
+    counts = np.bincount(self.item, minlength=self.num_items)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return order, offsets
+
+  def item_rows(self, item: int) -> np.ndarray:
+    """Row indices of every interaction with `item`, in file order."""
+    order, offsets = self._item_index
+    return order[offsets[item]:offsets[item + 1]]
 
   def history_items(self, user: int) -> np.ndarray:
     """Item ids of one user's interactions, in file order."""
@@ -108,3 +135,38 @@ class Interactions:
     seen = np.zeros((self.num_users, self.num_items), dtype=bool)
     seen[self.user, self.item] = True
     return seen
+
+
+PAD_MULTIPLE = 32
+
+
+def round_up(value: int, multiple: int = PAD_MULTIPLE) -> int:
+  """The smallest multiple of `multiple` that is >= max(value, 1) (a static pad width)."""
+  return max(1, -(-int(value) // multiple)) * multiple
+
+
+def padded_histories(data: Interactions, users, width: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+  """Each user's training rows and items, padded with -1 to a static width R.
+
+  Args:
+    data: the interactions.
+    users: [B] user ids.
+    width: R; default the batch's longest history rounded up to a multiple of 32 (few
+      distinct shapes, few compiles).
+
+  Returns:
+    (rows int32[B, R], items int32[B, R]): row indices into `data` and the item ids, in the
+    order of `history_rows`, -1 where padded.
+  """
+  histories = [data.history_rows(int(u)) for u in users]
+  longest = max([len(h) for h in histories] + [0])
+  width = round_up(longest) if width is None else int(width)
+  if longest > width:
+    raise ValueError(f"a user has {longest} training rows, more than the pad width {width}; "
+                     "raise the width")
+  rows = np.full((len(histories), width), -1, dtype=np.int32)
+  for b, history in enumerate(histories):
+    rows[b, :len(history)] = history
+  items = np.where(rows >= 0, data.item[np.maximum(rows, 0)], -1).astype(np.int32)
+  return rows, items

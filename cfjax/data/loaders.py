@@ -48,7 +48,8 @@ class DatasetSpec:
   Attributes:
     name: canonical name, e.g. "movielens-100k".
     folder: sub-folder of the data directory, e.g. "ml-100k".
-    files: required file name -> expected SHA-256 (checked after a download).
+    files: required file name -> expected SHA-256 (checked after a download), or None where
+      no checksum is known.
     read: function(folder, root) -> Interactions, called once all files are present.
     aliases: other accepted names.
     url: where the files come from (None: no automatic download exists).
@@ -58,7 +59,7 @@ class DatasetSpec:
 
   name: str
   folder: str
-  files: dict[str, str]
+  files: dict[str, str | None]
   read: Callable[[pathlib.Path, pathlib.Path], Interactions]
   aliases: tuple[str, ...] = ()
   url: str | None = None
@@ -163,6 +164,13 @@ def _read_amazon(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
                        cols["timestamp"])
 
 
+def _read_netflix(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
+  del root
+  cols = read_delimited(folder / "data_small.csv", sep=",",
+                        columns=(("user", STR), ("item", STR), ("rating", FLOAT)))
+  return _interactions("netflix-small", cols["user"], cols["item"], cols["rating"])
+
+
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec for spec in (
         DatasetSpec(
@@ -185,6 +193,12 @@ REGISTRY: dict[str, DatasetSpec] = {
             read=_read_amazon, aliases=("amazon",), url=AMAZON_URL,
             zip_members={"rating.txt": "amazon_digital_music/rating.txt"},
             how_to_get=f"download {AMAZON_URL} and unzip its rating.txt into {{folder}}"),
+        DatasetSpec(
+            name="netflix-small", folder="netflix", files={"data_small.csv": None},
+            read=_read_netflix, aliases=("netflix",), url=None,
+            how_to_get=("put Cornac's Netflix small file (cornac.datasets.netflix."
+                        "load_feedback(variant='small'): user,item,rating rows) into {folder} "
+                        "as data_small.csv")),
     )
 }
 SYNTHETIC = "synthetic"
@@ -195,7 +209,12 @@ def available_datasets() -> tuple[str, ...]:
   return tuple(REGISTRY) + (SYNTHETIC,)
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
+  """The canonical name of a dataset given by name or alias ("movielens" -> "movielens-100k").
+
+  Raises:
+    DatasetError: for an unknown name, listing the known ones.
+  """
   key = str(name).strip().lower()
   if key == SYNTHETIC:
     return SYNTHETIC
@@ -246,7 +265,7 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
   Raises:
     DatasetError: unknown name, missing files that could not be fetched, or a malformed file.
   """
-  canonical = _canonical(name)
+  canonical = canonical_name(name)
   if canonical == SYNTHETIC:
     return make_synthetic(**kwargs)
   if kwargs:

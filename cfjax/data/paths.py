@@ -10,7 +10,6 @@ import tempfile
 import urllib.request
 import zipfile
 
-from cfjax.data.errors import DatasetError
 
 DATA_DIR_ENV = "CFJAX_DATA_DIR"
 NO_DOWNLOAD_ENV = "CFJAX_NO_DOWNLOAD"

@@ -199,3 +199,30 @@ def data_checksum(data: Interactions) -> str:
   else:
     h.update(np.ascontiguousarray(data.timestamp, dtype="<i8").tobytes())
   return h.hexdigest()
+
+
+def sample_users(data: Interactions, num_users: int, *, min_history: int,
+                 seed: int | tuple[int, ...], exclude=()) -> np.ndarray:
+  """`num_users` distinct users, sorted, drawn uniformly from those with >= min_history rows
+  and not in `exclude` (e.g. a surrogate's training users).
+
+  Args:
+    data: the interactions.
+    num_users: how many users to draw.
+    min_history: the fewest training rows a drawn user may have.
+    seed: numpy's entropy: an int or a tuple of ints.
+    exclude: user ids that may not be drawn.
+
+  Raises:
+    ValueError: if fewer users are eligible than asked for.
+  """
+  _check(isinstance(num_users, numbers.Integral) and not isinstance(num_users, bool)
+         and num_users >= 1, f"num_users={num_users!r} must be a positive integer")
+  eligible = np.setdiff1d(np.flatnonzero(data.user_counts >= min_history),
+                          np.asarray(exclude, dtype=np.int64))
+  if len(eligible) < num_users:
+    raise ValueError(f"only {len(eligible)} users have >= {min_history} training rows"
+                     + (" outside the excluded ones" if len(exclude) else "")
+                     + f", fewer than the {num_users} asked for; ask for fewer users")
+  rng = np.random.default_rng(list(seed) if isinstance(seed, (tuple, list)) else seed)
+  return np.sort(rng.choice(eligible, num_users, replace=False))

@@ -1,24 +1,23 @@
-"""Evaluating counterfactual explanations: records, batched verification by retraining, reports."""
+"""Judging explanations: verification by retraining, tables, statistics and the results writer.
 
-from cfjax.evaluate.baselines import (empty_explanation, item_embeddings, knn_explanation,
-                                      random_explanation, rmse, sample_users, top1_targets)
-from cfjax.evaluate.records import ExplanationRecord, VerifiedRecord, read_jsonl, write_jsonl
-from cfjax.evaluate.report import (environment_info, finished_results, markdown_table,
-                                   validity_markdown, write_results_dir)
-from cfjax.evaluate.verify import (jitted_scores, seen_rows, summarize, summarize_by_method,
-                                   user_scores_readout, verify)
+  verify.py         verify(): retrain without each explanation and rank (Yao et al. eq. 2,
+                    ACCENT's replacement test); summarize()
+  cf_table.py       the ACCENT-style table for any explainer (CF %, size, placebo, noise floor)
+  lcer_metrics.py   LCER's Val, Len, PS, PN, F_NS on amortised models
+  significance.py   McNemar, one-sided paired t-test, Wilson intervals (scipy)
+  metrics.py        the recommender's own accuracy
+  results.py        the one results writer every pipeline uses
+"""
 
-__all__ = [
-    "ExplanationRecord", "VerifiedRecord", "empty_explanation", "environment_info",
-    "finished_results", "item_embeddings", "jitted_scores", "knn_explanation", "markdown_table",
-    "random_explanation", "read_jsonl", "rmse", "sample_users", "seen_rows", "summarize",
-    "summarize_by_method", "top1_targets", "user_scores_readout", "validity_markdown", "verify",
-    "write_jsonl", "write_results_dir",
-]
+from cfjax.evaluate import cf_table, lcer_metrics, significance
+from cfjax.evaluate.lcer_metrics import sufficiency_necessity
+from cfjax.evaluate.metrics import rmse
+from cfjax.evaluate.results import (ResultsDir, environment_info, markdown_table, provenance,
+                                    validity_markdown, verified_rows)
+from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided, wilson_interval
+from cfjax.evaluate.verify import summarize, summarize_by_method, verify
 
-from cfjax.evaluate import accent_eval, lcer_metrics, significance, yao_eval  # noqa: E402
-from cfjax.evaluate.lcer_metrics import sufficiency_necessity  # noqa: E402
-from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided  # noqa: E402
-
-__all__ += ["accent_eval", "lcer_metrics", "mcnemar", "paired_t_test_one_sided", "significance",
-            "sufficiency_necessity", "yao_eval"]
+__all__ = ["ResultsDir", "cf_table", "environment_info", "lcer_metrics",
+           "markdown_table", "mcnemar", "paired_t_test_one_sided", "provenance", "rmse",
+           "significance", "sufficiency_necessity", "summarize", "summarize_by_method",
+           "validity_markdown", "verified_rows", "verify", "wilson_interval"]

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from cfjax.evaluate.records import ExplanationRecord
+from cfjax.records import Explanation as ExplanationRecord
 from cfjax.rank import in_top_k_jnp
 
 

@@ -1,9 +1,11 @@
-"""Significance tests of ACCENT's Table 1 (Tran et al., 2021, sec. 4.1), in numpy and math.
+"""Significance tests and intervals for explanation tables, from scipy.stats.
 
-CF percentages of two methods on the same users are compared with McNemar's test for paired
-binary outcomes; CF set sizes with a one-sided paired t-test; the significance level is 0.05.
-No scipy: the t distribution's tail comes from the regularized incomplete beta function,
-evaluated with a continued fraction (modified Lentz).
+ACCENT's Table 1 (Tran et al., 2021, sec. 4.1) compares the CF percentages of two methods on
+the same users with McNemar's test for paired binary outcomes and CF set sizes with a
+one-sided paired t-test, at level 0.05. McNemar's test is the binomial test of the discordant
+pairs (exact) or its continuity-corrected chi-square approximation; scipy has both pieces
+(`binomtest`, `chi2`) but no McNemar, hence the few lines here. Every rate in a table also
+gets a Wilson 95% interval (`wilson_interval`, scipy's `proportion_ci`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 from typing import Iterator
 
 import numpy as np
+from scipy import stats
 
 EXACT_BELOW = 25  # discordant pairs below which McNemar's test uses the exact binomial test
 
@@ -39,21 +42,13 @@ class McNemarResult:
     return iter((self.statistic, self.p_value))
 
 
-def _binomial_cdf_half(k: int, n: int) -> float:
-  """P(X <= k) for X ~ Binomial(n, 1/2), summed exactly in log space."""
-  log_half_n = -n * math.log(2.0)
-  terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n
-           for i in range(k + 1)]
-  return min(1.0, sum(math.exp(t) for t in terms))
-
-
 def mcnemar(success_a, success_b, exact: bool | None = None) -> McNemarResult:
   """McNemar's test that two methods succeed equally often on the same users (ACCENT, sec. 4.1).
 
   Only discordant pairs count: b (a succeeds, b fails) and c (a fails, b succeeds). With
-  b + c < 25 (or `exact=True`) the two-sided exact binomial test of b ~ Bin(b + c, 1/2);
-  otherwise the chi-square test with continuity correction, (|b - c| - 1)^2 / (b + c) on one
-  degree of freedom. Without discordant pairs the p-value is 1.
+  b + c < 25 (or `exact=True`) the two-sided exact binomial test of b ~ Bin(b + c, 1/2)
+  (`scipy.stats.binomtest`); otherwise the chi-square test with continuity correction,
+  (|b - c| - 1)^2 / (b + c) on one degree of freedom. Without discordant pairs p = 1.
 
   Args:
     success_a: bool[n], method a's outcome per user.
@@ -72,62 +67,22 @@ def mcnemar(success_a, success_b, exact: bool | None = None) -> McNemarResult:
                      "arrays over the same users")
   b, c = int(np.sum(a & ~b_arr)), int(np.sum(~a & b_arr))
   n = b + c
-  use_exact = n < EXACT_BELOW if exact is None else exact
-  if use_exact:
-    p = 1.0 if n == 0 else min(1.0, 2.0 * _binomial_cdf_half(min(b, c), n))
-    return McNemarResult(float(min(b, c)), p, "exact binomial", b, c)
-  statistic = 0.0 if n == 0 else (abs(b - c) - 1.0) ** 2 / n if abs(b - c) > 1 else 0.0
-  p = math.erfc(math.sqrt(statistic / 2.0))  # chi-square(1) survival function
-  return McNemarResult(statistic, p, "chi-square, continuity corrected", b, c)
-
-
-def _beta_continued_fraction(a: float, b: float, x: float) -> float:
-  """The continued fraction of I_x(a, b), evaluated with the modified Lentz method."""
-  tiny, eps = 1e-300, 3e-16
-  c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-  d = 1.0 / (d if abs(d) > tiny else tiny)
-  h = d
-  for m in range(1, 10_000):
-    for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                      -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-      d = 1.0 + numerator * d
-      d = 1.0 / (d if abs(d) > tiny else tiny)
-      c = 1.0 + numerator / c
-      c = c if abs(c) > tiny else tiny
-      h *= d * c
-    if abs(d * c - 1.0) < eps:
-      break
-  return h
-
-
-def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
-  """I_x(a, b) for a, b > 0 and x in [0, 1]."""
-  if not (a > 0 and b > 0 and 0.0 <= x <= 1.0):
-    raise ValueError(f"I_x(a, b) needs a, b > 0 and x in [0, 1]; got a={a}, b={b}, x={x}")
-  if x in (0.0, 1.0):
-    return x
-  log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x)
-               + b * math.log1p(-x))
-  if x < (a + 1.0) / (a + b + 2.0):
-    return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
-  return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-  """P(T <= t) for Student's t with `df` degrees of freedom."""
-  if math.isinf(t):
-    return 1.0 if t > 0 else 0.0
-  tail = 0.5 * regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-  return 1.0 - tail if t > 0 else tail
+  if (n < EXACT_BELOW if exact is None else exact):
+    p = 1.0 if n == 0 else float(stats.binomtest(min(b, c), n, 0.5).pvalue)
+    return McNemarResult(float(min(b, c)), min(1.0, p), "exact binomial", b, c)
+  statistic = (abs(b - c) - 1.0) ** 2 / n if n and abs(b - c) > 1 else 0.0
+  return McNemarResult(statistic, float(stats.chi2.sf(statistic, df=1)),
+                       "chi-square, continuity corrected", b, c)
 
 
 def paired_t_test_one_sided(x, y, alternative: str = "less") -> tuple[float, float]:
   """One-sided paired t-test of the mean difference x - y (ACCENT's CF set size test, sec. 4.1).
 
-  t = mean(d) / (std(d, ddof=1) / sqrt(n)) with d = x - y on n - 1 degrees of freedom.
-  `alternative="less"` tests mean(x) < mean(y) (e.g. ACCENT's sets are smaller), "greater"
-  the reverse. Fewer than two pairs, or all differences equal to zero, give (nan, nan);
-  identical non-zero differences give t = +-inf.
+  `scipy.stats.ttest_rel(x, y, alternative=...)`: t = mean(d) / (std(d, ddof=1) / sqrt(n)),
+  d = x - y, n - 1 degrees of freedom. `alternative="less"` tests mean(x) < mean(y) (e.g.
+  ACCENT's sets are smaller), "greater" the reverse. Fewer than two pairs, or all differences
+  zero, give (nan, nan); identical non-zero differences give t = +-inf (p 0 or 1), where scipy
+  would warn about a degenerate sample.
 
   Args:
     x: float[n], e.g. ACCENT's set sizes.
@@ -147,14 +102,27 @@ def paired_t_test_one_sided(x, y, alternative: str = "less") -> tuple[float, flo
     raise ValueError(f"samples have shapes {x.shape} and {y.shape}; pass two float[n] arrays "
                      "over the same users")
   d = x - y
-  n = len(d)
-  if n < 2:
+  if len(d) < 2:
     return math.nan, math.nan
-  mean, sd = float(d.mean()), float(d.std(ddof=1))
-  if sd == 0.0:
+  if float(d.std(ddof=1)) == 0.0:
+    mean = float(d.mean())
     if mean == 0.0:
       return math.nan, math.nan
     t = math.copysign(math.inf, mean)
-  else:
-    t = mean / (sd / math.sqrt(n))
-  return t, t_cdf(t if alternative == "less" else -t, n - 1)
+    return t, float((t > 0) == (alternative == "less"))
+  result = stats.ttest_rel(x, y, alternative=alternative)
+  return float(result.statistic), float(result.pvalue)
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95
+                    ) -> tuple[float | None, float | None]:
+  """Wilson score interval of a success rate (`scipy.stats.binomtest(...).proportion_ci`).
+
+  Returns:
+    (low, high) as fractions, or (None, None) without trials.
+  """
+  if trials <= 0:
+    return None, None
+  interval = stats.binomtest(int(successes), int(trials)).proportion_ci(
+      confidence_level=confidence, method="wilson")
+  return float(interval.low), float(interval.high)

@@ -8,48 +8,20 @@ deleted rows, e.g. every "delete nothing" record) are trained once.
 
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from cfjax import rank
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate.records import ExplanationRecord, VerifiedRecord
+from cfjax.evaluate.significance import wilson_interval
 from cfjax.models.base import Recommender
-from cfjax.train import TrainState, pad_deletions, retrain, to_train_data
+from cfjax.records import Explanation, VerifiedRecord
+from cfjax.train import TrainState
+from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 
 
-@functools.lru_cache(maxsize=None)
-def user_scores_readout(model: Recommender):
-  """The engine readout (params, user int32[]) -> float32[I]: one user's scores of every item.
-
-  Cached per model so the engine always sees the same function object (no recompiles).
-  """
-
-  def readout(params, user):
-    return model.scores(params, user[None])[0]
-
-  return readout
-
-
-@functools.lru_cache(maxsize=None)
-def jitted_scores(model: Recommender):
-  """jit(model.scores): (params, users int32[B]) -> float32[B, I], cached per model."""
-  return jax.jit(model.scores)
-
-
-def seen_rows(train: Interactions, users: Sequence[int]) -> np.ndarray:
-  """bool[B, I]: each listed user's training items (the items excluded from recommendation)."""
-  seen = np.zeros((len(users), train.num_items), dtype=bool)
-  for row, user in enumerate(users):
-    seen[row, train.history_items(int(user))] = True
-  return seen
-
-
-def _deleted_rows(record: ExplanationRecord, train: Interactions, index: int) -> tuple[int, ...]:
+def _deleted_rows(record: Explanation, train: Interactions, index: int) -> tuple[int, ...]:
   """Training rows of the record's deleted items, sorted; errors name the record."""
   if not 0 <= record.user < train.num_users:
     raise ValueError(f"record {index}: user {record.user} is not in [0, {train.num_users}); "
@@ -61,22 +33,12 @@ def _deleted_rows(record: ExplanationRecord, train: Interactions, index: int) ->
       raise ValueError(f"record {index}: {name} {value} is not an unseen item of user "
                        f"{record.user}; explanations are about items outside the training history")
   try:
-    rows = train.rows_of(record.user, record.deleted_items)
+    return deletion_rows(train, record.user, record.deleted_items)
   except ValueError as e:
     raise ValueError(f"record {index}: {e}") from None
-  return tuple(sorted(int(r) for r in rows))
 
 
-def _model_keys(records: Sequence[ExplanationRecord], train: Interactions):
-  """Distinct (user, deleted rows) models, each record's model index and each user's control."""
-  keys: dict[tuple[int, tuple[int, ...]], int] = {}
-  record_model = [keys.setdefault((r.user, _deleted_rows(r, train, n)), len(keys))
-                  for n, r in enumerate(records)]
-  control_model = {r.user: keys.setdefault((r.user, ()), len(keys)) for r in records}
-  return list(keys), np.asarray(record_model), control_model
-
-
-def verify(records: Sequence[ExplanationRecord], *, model: Recommender, train: Interactions,
+def verify(records: Sequence[Explanation], *, model: Recommender, train: Interactions,
            original: TrainState, protocol: str = "scratch", seeds: Sequence[int] = (0,),
            steps: int, batch_size: int | None = None, ks: Sequence[int] = (1, 3, 5, 10),
            chunk_size: int = 64, progress: bool = True) -> list[VerifiedRecord]:
@@ -115,18 +77,17 @@ def verify(records: Sequence[ExplanationRecord], *, model: Recommender, train: I
   for k in ks:
     if not 1 <= k <= train.num_items:
       raise ValueError(f"K={k} must lie in [1, {train.num_items}]; pass smaller ks")
-  keys, record_model, control_model = _model_keys(records, train)
+  deletions = [(r.user, _deleted_rows(r, train, n)) for n, r in enumerate(records)]
+  controls = [(r.user, ()) for r in records]  # per user: nothing deleted, same seeds
+  scores = retrain_user_scores(model, train, deletions + controls, seeds=seeds, steps=steps,
+                               protocol=protocol, batch_size=batch_size, original=original,
+                               chunk_size=chunk_size, progress=progress,
+                               description="verifying")
+  new, base = scores[:len(records)], scores[len(records):]
   users = np.asarray([r.user for r in records], dtype=np.int32)
-  result = retrain(model, to_train_data(train), pad_deletions([rows for _, rows in keys]),
-                   seeds=seeds, steps=steps, protocol=protocol, batch_size=batch_size,
-                   original=original, readout=user_scores_readout(model),
-                   readout_args=np.asarray([user for user, _ in keys], dtype=np.int32),
-                   chunk_size=chunk_size, progress=progress, description="verifying")
-  mean_scores = np.asarray(result.outputs, dtype=np.float64).mean(axis=1)  # [models, I]
-  new = mean_scores[record_model]
-  base = mean_scores[[control_model[int(u)] for u in users]]
-  unretrained = np.asarray(jitted_scores(model)(original.params, jnp.asarray(users)))
-  seen = seen_rows(train, users)
+  distinct, position = np.unique(users, return_inverse=True)
+  unretrained = rank.scores_of(model, original.params, distinct)[position.ravel()]
+  seen = rank.seen_rows(train, users)
   items = np.asarray([r.item for r in records])
   new_rank, base_rank, unretrained_rank = (
       np.atleast_1d(rank.rank_of(s, seen, items)) for s in (new, base, unretrained))
@@ -161,6 +122,7 @@ def summarize(verified: Sequence[VerifiedRecord], ks: Sequence[int] = (1, 3, 5, 
 
   Returns:
     {"count", "users", "validity": {K: share of records whose item left the top-K},
+     "validity_ci": {K: [low, high] Wilson 95% interval of that share},
      "cf_percentage": share of replacement records whose replacement overtook the item (None
      without replacement records), "replacement_count", "mean_original_rank", "mean_new_rank"}.
 
@@ -173,10 +135,13 @@ def summarize(verified: Sequence[VerifiedRecord], ks: Sequence[int] = (1, 3, 5, 
       raise ValueError(f"K={k} was not verified for every record; pass it in verify(ks=...)")
   with_replacement = [v.replacement_overtook for v in verified if v.replacement_overtook is not None]
   mean = lambda values: float(np.mean(values)) if len(values) else None
+  left = {int(k): [v.left_top_k[k] for v in verified] for k in ks}
   return {
       "count": len(verified),
       "users": len({v.explanation.user for v in verified}),
-      "validity": {int(k): mean([v.left_top_k[k] for v in verified]) for k in ks},
+      "validity": {k: mean(values) for k, values in left.items()},
+      "validity_ci": {k: list(wilson_interval(sum(values), len(values)))
+                      for k, values in left.items()},
       "cf_percentage": mean(with_replacement),
       "replacement_count": len(with_replacement),
       "mean_original_rank": mean([v.original_rank for v in verified]),

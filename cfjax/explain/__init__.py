@@ -1,36 +1,29 @@
-"""Counterfactual explainers, one module per method.
+"""Counterfactual explainers behind one protocol: `get_explainer(name).explain(ctx, targets)`.
 
-* `explain_influence_function`: Yao et al. eq. 10, the top-e history items by influence.
-* `explain_accent_family`: ACCENT (Tran et al. 2021, Algorithm 1) and its pure FIA / FIA
-  baselines (Sec. 3.3.2), from one batched FIA influence computation.
-* `surrogate`, `surrogate_models`, `search`, `knn`: Yao et al.'s learned surrogates (eqs. 8-9).
-* `lcer`, `lcer_baselines`, `kaffes`: LCER (Wen et al.) on Mult-VAE, its FIA/ACCENT
-  adaptations and the KaffesCE reconstruction.
-The selection rules are pure functions over influence matrices, testable by hand.
+One file per method, each registering itself by name (see `base.py` for the protocol):
+
+  random, none          controls.py      the placebo and the noise floor
+  knn                   knn.py           Yao et al. sec. 6.1 (item-embedding neighbours)
+  influence_function    influence_fn.py  Yao et al. eq. 10
+  pure_fia, fia         fia.py           ACCENT's FIA baselines (Tran et al., sec. 3.3.2)
+  accent                accent.py        ACCENT (Tran et al., Algorithm 1)
+  lasso_reg, mlp_reg, logreg_clf, mlp_clf, lasso_rank, lasso_cross, deepsets_reg,
+  coupled_reg           search.py        Yao et al.'s surrogates (surrogate.py) and eq. 9
+  verified              verified.py      a surrogate's candidates checked by retraining
+  lcer                  lcer.py          LCER (Wen et al., Algorithm 1), amortised models
+  kaffes                kaffes.py        KaffesCE (a reconstruction), amortised models
+  loo_fia, loo_accent   loo.py           Wen et al.'s footnote-9 FIA / ACCENT
 """
 
-from cfjax.explain.accent import (METHODS, accent_select, explain_accent_family,
-                                  greedy_gap_fill)
-from cfjax.explain.common import (Explanation, Selection, pad_histories, related_data,
-                                  top_k_lists)
-from cfjax.explain.fia import (fia_influences, fia_select, order_by_influence,
-                               pure_fia_select)
-from cfjax.explain.influence_fn import (explain_influence_function,
-                                        influence_function_influences, select_top_e)
+from cfjax.explain import (accent, controls, fia, influence_fn, kaffes, knn, lcer, loo,
+                           search, surrogate, surrogate_models, verified)
+from cfjax.explain.base import (Explainer, ExplainContext, MissingHookError, Targets,
+                                available_explainers, check_supports, explainers_for,
+                                get_explainer, missing_hooks, register, run_explainer,
+                                top1_targets)
 
-from cfjax.explain import (kaffes, knn, lcer, lcer_baselines, search, surrogate,  # noqa: E402
-                          surrogate_models)
-from cfjax.explain.kaffes import kaffes_explain  # noqa: E402
-from cfjax.explain.knn import explain_knn  # noqa: E402
-from cfjax.explain.lcer import make_lcer  # noqa: E402
-from cfjax.explain.lcer_baselines import explain_fia_accent  # noqa: E402
-from cfjax.explain.search import explain as explain_surrogate  # noqa: E402
-from cfjax.explain.surrogate import fit_surrogate, heldout_metrics  # noqa: E402
-
-__all__ = ["explain_fia_accent", "explain_knn", "explain_surrogate", "fit_surrogate",
-           "heldout_metrics", "kaffes", "kaffes_explain", "knn", "lcer", "lcer_baselines",
-           "make_lcer", "search", "surrogate", "surrogate_models"]
-__all__ += ["METHODS", "Explanation", "Selection", "accent_select", "explain_accent_family",
-           "explain_influence_function", "fia_influences", "fia_select", "greedy_gap_fill",
-           "influence_function_influences", "order_by_influence", "pad_histories",
-           "pure_fia_select", "related_data", "select_top_e", "top_k_lists"]
+__all__ = ["ExplainContext", "Explainer", "MissingHookError", "Targets", "accent",
+           "available_explainers", "check_supports", "controls", "explainers_for", "fia",
+           "get_explainer", "influence_fn", "kaffes", "knn", "lcer", "loo", "missing_hooks",
+           "register", "run_explainer", "search", "surrogate", "surrogate_models",
+           "top1_targets", "verified"]

@@ -13,20 +13,16 @@ restricts it to FIA's parameters instead. All pairs run in one batched computati
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from cfjax.data.interactions import Interactions
-from cfjax.explain.common import (Explanation, check_users, make_full_influence_fn,
-                                  pad_histories, related_influences)
-from cfjax.influence import check_converged
-from cfjax.models.base import Recommender
-from cfjax.train.fit import to_train_data
-from cfjax.types import Params
+from cfjax.data.interactions import padded_histories
+from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.influence import full_influences, related_influences
+from cfjax.records import Explanation
 
 
 def select_top_e(influence, valid, e: int) -> np.ndarray:
@@ -62,105 +58,89 @@ def default_chunk_size(hessian_rows: str) -> int:
   return 1 if hessian_rows == "all" and jax.default_backend() == "cpu" else 16
 
 
-def influence_function_influences(model: Recommender, params: Params, train: Interactions,
-                                  users: np.ndarray, items: np.ndarray, history_rows: np.ndarray,
-                                  *, solver: str = "minres", subset: str | None = None,
-                                  hessian_rows: str = "all", damping: float = 0.01,
-                                  max_iters: int = 100, tol: float = 1e-6,
-                                  chunk_size: int | None = None, item_width: int | None = None,
-                                  on_fail: str = "warn") -> tuple[np.ndarray, dict | None]:
-  """I(z, y_ui) = -Delta f(z) (Yao et al. eq. 10) for every pair's history rows, float[B, R].
+@register("influence_function")
+@dataclasses.dataclass(frozen=True)
+class InfluenceFunction:
+  """Yao et al.'s influence-function explanations (eq. 10), batched over targets.
 
-  One jitted call over all pairs (`lax.map` over vmapped chunks). hessian_rows="all" uses the
-  whole training set (shared by all pairs); "related" uses FIA's compact related rows.
-
-  Returns:
-    (influence float[B, R], None or the per-pair CG report as numpy: iterations [B],
-    residual_norm [B], converged [B]).
-  """
-  chunk_size = default_chunk_size(hessian_rows) if chunk_size is None else int(chunk_size)
-  if hessian_rows == "related":
-    return related_influences(model, params, train, history_rows, users, items,
-                              damping=damping, solver=solver, subset=subset,
-                              chunk_size=chunk_size, item_width=item_width,
-                              on_fail=on_fail), None
-  if hessian_rows != "all":
-    raise ValueError(f"hessian_rows={hessian_rows!r} is not 'all' or 'related'; pass one of "
-                     "those")
-  fn = make_full_influence_fn(model, damping=float(damping), solver=solver, subset=subset,
-                              chunk_size=int(chunk_size), tol=float(tol),
-                              max_iters=int(max_iters))
-  influence, report = fn(params, to_train_data(train), jnp.asarray(users, jnp.int32),
-                         jnp.asarray(items, jnp.int32), jnp.asarray(history_rows))
-  if report is None:
-    return np.asarray(influence), None
-  check_converged(report, on_fail=on_fail)
-  return np.asarray(influence), {name: np.asarray(value) for name, value in
-                                 report._asdict().items()}
-
-
-def explain_influence_function(model: Recommender, params: Params, train: Interactions,
-                               users: Sequence[int], items: Sequence[int], *, e: int = 3,
-                               solver: str = "minres", subset: str | None = None,
-                               hessian_rows: str = "all", damping: float = 0.01,
-                               max_iters: int = 100, tol: float = 1e-6,
-                               chunk_size: int | None = None,
-                               history_width: int | None = None,
-                               item_width: int | None = None,
-                               on_fail: str = "warn") -> list[Explanation]:
-  """Yao et al.'s influence-function explanations (eq. 10), batched over (user, item) pairs.
-
-  Args:
-    model, params: the trained recommender.
-    train: its training interactions.
-    users, items: [B] the pairs (u, i) to explain (i is usually u's top-1 unseen item).
+  Attributes:
     e: explanation size (3 in Yao et al.); every user needs >= e training rows.
     solver: "minres" (default; H may be indefinite), "cg", "explicit" or "lissa" (see
-      `make_score_change_fn`).
-    subset: None (all parameters, default) or "target" (FIA's embedding rows of u and i).
+      `cfjax.influence.make_score_change_fn`).
+    subset: None (all parameters, default) or "target" (FIA's embedding rows of u and i,
+      through the model's `related_rows` hook).
     hessian_rows: "all" (default) or "related" (FIA's rows of u or i).
     damping: lambda added to H (0.01: NCF's Hessian is not positive definite).
     max_iters, tol: MINRES/CG iteration cap and relative tolerance.
     chunk_size: pairs per vmapped chunk (default `default_chunk_size`).
     history_width, item_width: static pad widths (default: batch max, rounded up to 32).
-    on_fail: what a non-converged MINRES/CG solve does: "warn", "raise" or "ignore".
-
-  Returns:
-    One `Explanation` per pair, method "influence_function", replacement None; extra holds
-    e, the chosen items' predicted score changes, the influence ordering, seconds_per_pair
-    and, for MINRES/CG, the pair's cg_iterations / cg_residual / cg_converged.
+    on_fail: what a non-converged MINRES/CG solve does: "warn", "raise" or "ignore"; each
+      record says whether its solve converged either way.
   """
-  if int(e) < 1:
-    raise ValueError(f"e={e} must be >= 1; pass the explanation size")
-  users = check_users(train, users, int(e), f"e={e} items are deleted")
-  items = np.asarray(items, dtype=np.int64).ravel()
-  if items.shape != users.shape:
-    raise ValueError(f"{len(users)} users but {len(items)} items; pass one item per user")
-  if items.min() < 0 or items.max() >= train.num_items:
-    raise ValueError(f"item ids must lie in [0, {train.num_items}); got "
-                     f"{items.min()}..{items.max()}")
-  start = time.perf_counter()
-  rows, history_items = pad_histories(train, users, history_width)
-  influence, report = influence_function_influences(
-      model, params, train, users, items, rows, solver=solver, subset=subset,
-      hessian_rows=hessian_rows, damping=damping, max_iters=max_iters, tol=tol,
-      chunk_size=chunk_size, item_width=item_width, on_fail=on_fail)
-  seconds = (time.perf_counter() - start) / len(users)
-  records = []
-  for b, (user, item) in enumerate(zip(users, items)):
-    valid = rows[b] >= 0
-    chosen = select_top_e(influence[b], valid, int(e))
-    order = np.flatnonzero(valid)[np.argsort(-influence[b][valid], kind="stable")]
-    extra = {"e": int(e), "predicted_score_change": [float(-influence[b, p]) for p in chosen],
-             "predicted_total_change": float(-influence[b, chosen].sum()),
-             "influence_order": [int(history_items[b, p]) for p in order],
-             "solver": solver, "subset": subset, "hessian_rows": hessian_rows,
-             "damping": float(damping), "seconds_per_pair": seconds}
-    if report is not None:
-      extra.update(cg_iterations=int(report["iterations"][b]),
-                   cg_residual=float(report["residual_norm"][b]),
-                   cg_converged=bool(report["converged"][b]))
-    records.append(Explanation(int(user), int(item),
-                               tuple(int(history_items[b, p]) for p in chosen), None,
-                               "influence_function", extra))
-  return records
+
+  e: int = 3
+  solver: str = "minres"
+  subset: str | None = None
+  hessian_rows: str = "all"
+  damping: float = 0.01
+  max_iters: int = 100
+  tol: float = 1e-6
+  chunk_size: int | None = None
+  history_width: int | None = None
+  item_width: int | None = None
+  on_fail: str = "warn"
+  name: str = "influence_function"
+
+  @property
+  def requires(self) -> tuple[str, ...]:
+    return ("row_losses",) + (("related_rows",) if self.subset == "target" else ())
+
+  def influences(self, ctx: ExplainContext, targets: Targets,
+                 history_rows: np.ndarray) -> tuple[np.ndarray, dict | None]:
+    """I(z, y_ui) = -Delta f(z) (Yao et al. eq. 10) of each target's history rows, [B, R],
+    and the per-target solver report (iterations, residual_norm, converged) or None."""
+    if self.hessian_rows not in ("all", "related"):
+      raise ValueError(f"hessian_rows={self.hessian_rows!r} is not 'all' or 'related'; pass "
+                       "one of those")
+    chunk_size = (default_chunk_size(self.hessian_rows) if self.chunk_size is None
+                  else int(self.chunk_size))
+    if self.hessian_rows == "related":
+      return related_influences(ctx.model, ctx.params, ctx.train, history_rows, targets.users,
+                                targets.items, damping=self.damping, solver=self.solver,
+                                subset=self.subset, chunk_size=chunk_size,
+                                item_width=self.item_width, on_fail=self.on_fail), None
+    return full_influences(ctx.model, ctx.params, ctx.train, history_rows, targets.users,
+                           targets.items, damping=self.damping, solver=self.solver,
+                           subset=self.subset, chunk_size=chunk_size, tol=self.tol,
+                           max_iters=self.max_iters, on_fail=self.on_fail)
+
+  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
+    """[B] records, replacement None; extra holds e, the chosen items' predicted score
+    changes, the influence ordering, seconds_per_pair and, for MINRES/CG, the target's
+    cg_iterations / cg_residual / cg_converged."""
+    e = int(self.e)
+    if e < 1:
+      raise ValueError(f"e={self.e} must be >= 1; pass the explanation size")
+    ctx.check_targets(targets, min_history=e, reason=f"e={e} items are deleted")
+    start = time.perf_counter()
+    rows, history_items = padded_histories(ctx.train, targets.users, self.history_width)
+    influence, report = self.influences(ctx, targets, rows)
+    seconds = (time.perf_counter() - start) / len(targets)
+    records = []
+    for b, (user, item) in enumerate(targets):
+      valid = rows[b] >= 0
+      chosen = select_top_e(influence[b], valid, e)
+      order = np.flatnonzero(valid)[np.argsort(-influence[b][valid], kind="stable")]
+      extra = {"e": e, "predicted_score_change": [float(-influence[b, p]) for p in chosen],
+               "predicted_total_change": float(-influence[b, chosen].sum()),
+               "influence_order": [int(history_items[b, p]) for p in order],
+               "solver": self.solver, "subset": self.subset,
+               "hessian_rows": self.hessian_rows, "damping": float(self.damping),
+               "seconds_per_pair": seconds}
+      if report is not None:
+        extra.update(cg_iterations=int(report["iterations"][b]),
+                     cg_residual=float(report["residual_norm"][b]),
+                     cg_converged=bool(report["converged"][b]))
+      records.append(Explanation(user, item, tuple(int(history_items[b, p]) for p in chosen),
+                                 None, self.name, extra))
+    return records

@@ -24,16 +24,21 @@ first expansion returns a set of size 1.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import itertools
+import time
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.explain.lcer import dense_rows
 from cfjax.rank import rank_of_jnp
+from cfjax.records import Explanation
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -113,3 +118,38 @@ def kaffes_explain(score_fn: Callable, params, x_row, item: int, k: int, *,
     for c, child in enumerate(children):
       heapq.heappush(frontier, (scores[c], next(counter), child))
   return (), {"expansions": expansions, "evaluations": evaluations}
+
+
+@register("kaffes")
+@dataclasses.dataclass(frozen=True)
+class KaffesCE:
+  """KaffesCE's best-first search (module docstring) for each target, on `score_rows`.
+
+  Attributes:
+    k: the list length K the target must leave.
+    max_expansions: the search budget (30).
+    length_weight: w of the heuristic (0.5).
+    name: the method name.
+  """
+
+  k: int = 5
+  max_expansions: int = 30
+  length_weight: float = 0.5
+  name: str = "kaffes"
+  requires = ("score_rows",)
+
+  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
+    """[B] records (empty deleted_items: not found); extra holds the search's counts."""
+    ctx.check_targets(targets)
+    score_rows = ctx.model.require("score_rows", self.name)
+    rows = dense_rows(ctx.train, targets.users)
+    records = []
+    for b, (user, item) in enumerate(targets):
+      start = time.perf_counter()
+      found, info = kaffes_explain(score_rows, ctx.params, rows[b], item, int(self.k),
+                                   length_weight=self.length_weight,
+                                   max_expansions=self.max_expansions)
+      records.append(Explanation(user, item, found, method=self.name,
+                                 extra={"k": int(self.k), **info,
+                                        "seconds": time.perf_counter() - start}))
+    return records

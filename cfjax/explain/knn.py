@@ -1,48 +1,50 @@
-"""The KNN baseline of Yao et al. (sec. 6.1): the e history items nearest the target item
-in the recommender's item-embedding space (cosine), reusing `cfjax.evaluate.baselines`."""
+"""The KNN baseline of Yao et al. (sec. 6.1): the e history items nearest the target item in
+the recommender's item-embedding space (cosine similarity), through the `item_embeddings`
+hook (MF: the item factors; NCF: its GMF and MLP item embeddings side by side)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Sequence
+from typing import ClassVar
 
-from cfjax.data.interactions import Interactions
-from cfjax.evaluate.baselines import item_embeddings, knn_explanation
-from cfjax.evaluate.records import ExplanationRecord
-from cfjax.models.base import Recommender
-from cfjax.types import Params
+import numpy as np
 
-
-def explain_knn(model: Recommender, params: Params, train: Interactions, users: Sequence[int],
-                items: Sequence[int], *, e: int = 3) -> list[ExplanationRecord]:
-  """KNN explanations (method "knn") of each (user, item), with per-explanation seconds."""
-  embeddings = item_embeddings(model, params)
-  records = []
-  for user, item in zip(users, items):
-    start = time.perf_counter()
-    record = knn_explanation(train, int(user), int(item), int(e), embeddings)
-    record.extra["seconds"] = time.perf_counter() - start
-    records.append(record)
-  return records
+from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.records import Explanation
 
 
-def explain_knn_batched(model: Recommender, params: Params, train: Interactions,
-                        users: Sequence[int], items: Sequence[int], *,
-                        e: int = 3) -> list[ExplanationRecord]:
-  """`explain_knn` for all pairs at once: one [I, B] cosine matrix, then each user's top e
-  history items (same choice and tie order as `knn_explanation`); extra["seconds"] is the
-  batch's wall time per pair (including the item embeddings)."""
-  import numpy as np
-  start = time.perf_counter()
-  embeddings = np.asarray(item_embeddings(model, params))
+def cosine_to_targets(embeddings: np.ndarray, items: np.ndarray) -> np.ndarray:
+  """float[I, B]: cosine similarity of every item's embedding [I, D] to each target item's."""
+  embeddings = np.asarray(embeddings)
   unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-  similarity = unit @ unit[np.asarray(items)].T  # [I, B]
-  chosen = []
-  for column, user in enumerate(users):
-    history = train.history_items(int(user))
-    order = np.argsort(-similarity[history, column], kind="stable")[:int(e)]
-    chosen.append(tuple(int(i) for i in history[order]))
-  seconds = (time.perf_counter() - start) / max(len(chosen), 1)
-  return [ExplanationRecord(int(u), int(i), c, method="knn",
-                            extra={"seconds": seconds, "batched": True})
-          for u, i, c in zip(users, items, chosen)]
+  return unit @ unit[np.asarray(items)].T
+
+
+@register("knn")
+@dataclasses.dataclass(frozen=True)
+class Knn:
+  """The `e` history items most similar to the target (ties: earlier in the history)."""
+
+  e: int = 3
+  name: str = "knn"
+  requires: ClassVar[tuple[str, ...]] = ("item_embeddings",)
+
+  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
+    """[B] records; extra["cosine"] holds the chosen items' similarities, "seconds" the
+    batch's wall time per target (one [I, B] similarity matrix for all targets)."""
+    if int(self.e) < 1:
+      raise ValueError(f"e={self.e} must be >= 1; pass the explanation size")
+    ctx.check_targets(targets, min_history=int(self.e), reason=f"knn deletes {self.e} items")
+    start = time.perf_counter()
+    embeddings = np.asarray(ctx.model.require("item_embeddings", "knn")(ctx.params))
+    similarity = cosine_to_targets(embeddings, targets.items)
+    chosen = []
+    for column, (user, _) in enumerate(targets):
+      history = ctx.train.history_items(user)
+      order = np.argsort(-similarity[history, column], kind="stable")[:int(self.e)]
+      chosen.append((history[order], similarity[history[order], column]))
+    seconds = (time.perf_counter() - start) / len(targets)
+    return [Explanation(user, item, tuple(int(i) for i in items), method=self.name,
+                        extra={"cosine": [float(s) for s in cosines], "seconds": seconds})
+            for (user, item), (items, cosines) in zip(targets, chosen)]

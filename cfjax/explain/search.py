@@ -8,14 +8,15 @@ one batched surrogate call and keep the best (or the best few, in order, for `ve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from typing import Sequence
 
 import numpy as np
 
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate.records import ExplanationRecord
 from cfjax.explain import surrogate as sg
+from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.records import Explanation
 from cfjax.simulate import sampling
 
 SEARCH_SALT = 0x5EA6C4
@@ -33,7 +34,7 @@ def _bucket(count: int) -> int:
   return max(256, 1 << (int(count) - 1).bit_length())
 
 
-def score_candidates(surrogate: sg.Surrogate, context: sg.RecommenderContext, user: int,
+def score_candidates(surrogate: sg.Surrogate, context: sg.SurrogateFeatures, user: int,
                      item: int, candidates: np.ndarray) -> np.ndarray:
   """float[C]: g(u, E, i) for every candidate E (one batched call, padded to a bucket)."""
   count = len(candidates)
@@ -61,7 +62,7 @@ class SearchResult:
   seconds: float
 
 
-def search(surrogate: sg.Surrogate, context: sg.RecommenderContext, train: Interactions,
+def search(surrogate: sg.Surrogate, context: sg.SurrogateFeatures, train: Interactions,
            user: int, item: int, *, size: int = 3, max_candidates: int = 100_000,
            keep: int = 1, seed: int = 0) -> SearchResult:
   """Eq. 9 for one (user, item): the `keep` best candidates by surrogate score."""
@@ -77,33 +78,15 @@ def search(surrogate: sg.Surrogate, context: sg.RecommenderContext, train: Inter
                       time.perf_counter() - start)
 
 
-def explain(surrogate: sg.Surrogate, context: sg.RecommenderContext, train: Interactions,
-            users: Sequence[int], items: Sequence[int], *, size: int = 3,
-            max_candidates: int = 100_000, seed: int = 0,
-            method: str | None = None) -> list[ExplanationRecord]:
-  """Surrogate explanations (eq. 9) of each (user, item), method = the surrogate's name."""
-  records = []
-  for user, item in zip(users, items):
-    result = search(surrogate, context, train, int(user), int(item), size=size,
-                    max_candidates=max_candidates, seed=seed)
-    records.append(ExplanationRecord(
-        int(user), int(item), tuple(int(i) for i in result.subsets[0]),
-        method=method or surrogate.name,
-        extra={"surrogate_score": float(result.scores[0]),
-               "candidates": result.num_candidates, "seconds": result.seconds}))
-  return records
-
-
-def explain_batched(surrogate: sg.Surrogate, context: sg.RecommenderContext,
-                    train: Interactions, users: Sequence[int], items: Sequence[int], *,
-                    size: int = 3, max_candidates: int = 100_000, seed: int = 0,
-                    method: str | None = None,
-                    chunk_rows: int = 1 << 16) -> list[ExplanationRecord]:
-  """`explain` for many (user, item) pairs at once: every pair's candidates (the same ones
+def best_candidates_batched(surrogate: sg.Surrogate, features: sg.SurrogateFeatures,
+                            train: Interactions, targets: Targets, *, size: int,
+                            max_candidates: int, seed: int,
+                            chunk_rows: int = 1 << 16) -> list[SearchResult]:
+  """`search` (keep=1) for every target at once: every pair's candidates (the same ones
   `search` draws) are concatenated and scored in fixed-size chunks of `chunk_rows` rows, then
-  each pair keeps its best. extra["seconds"] is the batch's wall time per pair."""
+  each pair keeps its best. Each result's `seconds` is the batch's wall time per pair."""
   start = time.perf_counter()
-  users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
+  users, items = targets.users, targets.items
   candidates = []
   for user in users:
     history = train.history_items(int(user))
@@ -114,21 +97,106 @@ def explain_batched(surrogate: sg.Surrogate, context: sg.RecommenderContext,
   counts = np.asarray([len(c) for c in candidates])
   every = np.concatenate(candidates)
   owner = np.repeat(np.arange(len(users)), counts)
-  pair = sg.pair_features(context, users, items)
+  pair = sg.pair_features(features, users, items)
   values = np.empty(len(every))
   for begin in range(0, len(every), chunk_rows):
     end = min(begin + chunk_rows, len(every))
     width = chunk_rows if end - begin == chunk_rows else _bucket(end - begin)
     rows = np.concatenate([np.arange(begin, end), np.full(width - (end - begin), end - 1)])
-    inputs = sg.build_inputs(context, users[owner[rows]], every[rows], items[owner[rows]],
+    inputs = sg.build_inputs(features, users[owner[rows]], every[rows], items[owner[rows]],
                              pair=pair[owner[rows]])
     values[begin:end] = sg.score(surrogate, inputs)[:end - begin]
   offsets = np.concatenate([[0], np.cumsum(counts)])
   best = [int(offsets[k] + np.argmax(values[offsets[k]:offsets[k + 1]]))
           for k in range(len(users))]
   seconds = (time.perf_counter() - start) / max(len(users), 1)
-  return [ExplanationRecord(int(u), int(i), tuple(int(x) for x in every[b]),
-                            method=method or surrogate.name,
-                            extra={"surrogate_score": float(values[b]), "candidates": int(c),
-                                   "seconds": seconds, "batched": True})
-          for u, i, b, c in zip(users, items, best, counts)]
+  return [SearchResult(every[b][None], values[b:b + 1], int(c), seconds)
+          for b, c in zip(best, counts)]
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateSearch:
+  """Yao et al.'s surrogate explainer: fit g (eq. 7) on simulated retrains, search eq. 9.
+
+  The surrogate is fitted once per context (cached) on `ctx.simulation`; without one it
+  simulates `simulation_users` x `simulation_subsets` retrains first (Algorithm 2, under
+  `ctx.spec`). Explanations are the best of up to `max_candidates` e-subsets.
+
+  Attributes:
+    surrogate: a `cfjax.explain.surrogate.SPECS` key, e.g. "lasso_reg"; also the method name.
+    e: explanation size (3 in Yao et al.).
+    max_candidates: candidate subsets searched per target (100,000 in the paper).
+    seed: seed of the candidate draws (each user's draw adds its id).
+    batched: score every target's candidates in shared chunks (same choice) instead of one
+      target at a time (the paper's setting, and the default).
+    fit: the `FitOptions`.
+    simulation_users, simulation_subsets, simulation_top_n, heldout_fraction: the on-demand
+      simulation (users x deletions, the top-N items recorded, the share held out).
+  """
+
+  surrogate: str = "lasso_reg"
+  e: int = 3
+  max_candidates: int = 100_000
+  seed: int = 0
+  batched: bool = False
+  fit: sg.FitOptions = sg.FitOptions()
+  simulation_users: int = 32
+  simulation_subsets: int = 32
+  simulation_top_n: int = 20
+  heldout_fraction: float = 0.2
+  requires = ("row_losses", "user_embeddings", "item_embeddings")
+
+  @property
+  def name(self) -> str:
+    return self.surrogate
+
+  def simulated(self, ctx: ExplainContext) -> sg.Simulated:
+    """`ctx.simulation`, or one simulated now under `ctx.spec` (cached on the context)."""
+    if ctx.simulation is not None:
+      return ctx.simulation
+    settings = (self.simulation_users, self.simulation_subsets, self.simulation_top_n,
+                int(self.e), self.heldout_fraction, self.fit.seed)
+    return ctx.cached(("simulated",) + settings,
+                      lambda: sg.simulate_for(ctx, users=self.simulation_users,
+                                              subsets=self.simulation_subsets, size=int(self.e),
+                                              heldout_fraction=self.heldout_fraction,
+                                              seed=self.fit.seed,
+                                              top_n=self.simulation_top_n))
+
+  def fitted(self, ctx: ExplainContext) -> tuple[sg.Surrogate, sg.SurrogateFeatures]:
+    """The surrogate fitted on the context's simulation, and the features it reads (cached)."""
+    if self.surrogate not in sg.SPECS:
+      raise ValueError(f"unknown surrogate {self.surrogate!r}; choose one of "
+                       f"{sorted(sg.SPECS)}")
+    features = ctx.cached("surrogate_features",
+                          lambda: sg.make_features(ctx.model, ctx.params, ctx.train))
+    simulated = self.simulated(ctx)
+    surrogate = ctx.cached(("surrogate", self.surrogate, self.fit, id(simulated)),
+                           lambda: sg.fit_surrogate(self.surrogate, features, simulated.data,
+                                                    simulated.fit_users, self.fit))
+    return surrogate, features
+
+  def ranked(self, ctx: ExplainContext, targets: Targets, keep: int) -> list[SearchResult]:
+    """The `keep` best candidates of every target by surrogate score (eq. 9)."""
+    surrogate, features = self.fitted(ctx)
+    if self.batched and keep == 1:
+      return best_candidates_batched(surrogate, features, ctx.train, targets, size=int(self.e),
+                                     max_candidates=self.max_candidates, seed=self.seed)
+    return [search(surrogate, features, ctx.train, user, item, size=int(self.e),
+                   max_candidates=self.max_candidates, keep=keep, seed=self.seed)
+            for user, item in targets]
+
+  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
+    """[B] records; extra holds the surrogate's score, the number of candidates and the
+    seconds per target."""
+    ctx.check_targets(targets, min_history=int(self.e), reason=f"e={self.e} items are deleted")
+    results = self.ranked(ctx, targets, keep=1)
+    return [Explanation(user, item, tuple(int(i) for i in result.subsets[0]), method=self.name,
+                        extra={"surrogate_score": float(result.scores[0]),
+                               "candidates": result.num_candidates, "seconds": result.seconds,
+                               **({"batched": True} if self.batched else {})})
+            for (user, item), result in zip(targets, results)]
+
+
+for _name in sg.SPECS:
+  register(_name, functools.partial(SurrogateSearch, surrogate=_name))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any, NamedTuple, Sequence
 
 import chex
@@ -32,10 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cfjax import rank
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate.verify import jitted_scores
 from cfjax.explain import surrogate_models as sm
 from cfjax.models.base import Recommender
+from cfjax.simulate.generate import SimulationData
 from cfjax.types import Params
 
 
@@ -66,11 +68,12 @@ SPECS = {
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class RecommenderContext:
+class SurrogateFeatures:
   """What the surrogate inputs are built from (host arrays).
 
   Attributes:
-    user_emb: [U, p] user embeddings phi_u; item_emb: [I, q] item embeddings phi_i.
+    user_emb: [U, p] user embeddings phi_u; item_emb: [I, q] item embeddings phi_i (the
+      model's `user_embeddings` / `item_embeddings` hooks).
     centred_rating: [U, I] r_ud - mean_u for training pairs, 0 elsewhere.
     residual: [U, I] r_ud - f(u, d; theta-hat) for training pairs, 0 elsewhere.
     scores: [U, I] the original model's scores; seen: bool[U, I] training pairs.
@@ -84,24 +87,13 @@ class RecommenderContext:
   seen: np.ndarray
 
 
-def embeddings(model: Recommender, params: Params) -> tuple[np.ndarray, np.ndarray]:
-  """The recommender's own (user [U, p], item [I, q]) embeddings (eq. 8's phi_u, phi_i)."""
-  if model.name == "mf":
-    return np.asarray(params["user_factors"]), np.asarray(params["item_factors"])
-  if model.name == "ncf":
-    cat = lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)], axis=1)
-    return (cat(params["gmf_user"]["embedding"], params["mlp_user"]["embedding"]),
-            cat(params["gmf_item"]["embedding"], params["mlp_item"]["embedding"]))
-  raise ValueError(f"no embeddings known for model {model.name!r}; use 'mf' or 'ncf'")
-
-
-def make_context(model: Recommender, params: Params, train: Interactions) -> RecommenderContext:
-  """Builds the `RecommenderContext` of a trained recommender."""
-  user_emb, item_emb = embeddings(model, params)
-  score = jitted_scores(model)
-  scores = np.concatenate([np.asarray(score(params, jnp.arange(s, min(s + 512, train.num_users),
-                                                               dtype=jnp.int32)))
-                           for s in range(0, train.num_users, 512)])
+def make_features(model: Recommender, params: Params, train: Interactions) -> SurrogateFeatures:
+  """Builds the `SurrogateFeatures` of a trained recommender (eq. 8's phi_u, phi_i and the
+  coupled representation's ratings and residuals)."""
+  needed_by = "the surrogate's eq. 8 features"
+  user_emb = np.asarray(model.require("user_embeddings", needed_by)(params))
+  item_emb = np.asarray(model.require("item_embeddings", needed_by)(params))
+  scores = rank.scores_of(model, params, np.arange(train.num_users))
   seen = train.seen_matrix()
   sums = np.bincount(train.user, weights=train.rating, minlength=train.num_users)
   mean = sums / np.maximum(train.user_counts, 1)
@@ -109,7 +101,22 @@ def make_context(model: Recommender, params: Params, train: Interactions) -> Rec
   centred[train.user, train.item] = train.rating - mean[train.user]
   residual = np.zeros_like(scores)
   residual[train.user, train.item] = train.rating - scores[train.user, train.item]
-  return RecommenderContext(user_emb, item_emb, centred, residual, scores, seen)
+  return SurrogateFeatures(user_emb, item_emb, centred, residual, scores, seen)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Simulated:
+  """Simulated counterfactual outcomes (Algorithm 2) and who the surrogates learn from.
+
+  Attributes:
+    data: the `SimulationData`.
+    fit_users: the simulated users the surrogates are fitted on.
+    heldout_users: the simulated users held out to score the fit (`heldout_metrics`).
+  """
+
+  data: SimulationData
+  fit_users: np.ndarray
+  heldout_users: np.ndarray
 
 
 class SurrogateInputs(NamedTuple):
@@ -129,7 +136,7 @@ class SurrogateInputs(NamedTuple):
   pair: Any
 
 
-def pair_features(context: RecommenderContext, users, items) -> np.ndarray:
+def pair_features(context: SurrogateFeatures, users, items) -> np.ndarray:
   """float32[B, 3]: the target's min-max normalised original score and gaps to the items
   ranked just above and below it (0 at the ends) among the user's unseen items."""
   users, items = np.asarray(users), np.asarray(items)
@@ -148,7 +155,7 @@ def pair_features(context: RecommenderContext, users, items) -> np.ndarray:
   return out
 
 
-def build_inputs(context: RecommenderContext, users, deleted_items, items,
+def build_inputs(context: SurrogateFeatures, users, deleted_items, items,
                  pair: np.ndarray | None = None) -> SurrogateInputs:
   """Gathers the inputs of triples: users [B], deleted_items [B, R] (-1 padded), items [B]."""
   users, items = np.asarray(users), np.asarray(items)
@@ -294,7 +301,7 @@ def user_folds(users: np.ndarray, num_folds: int, seed: int) -> np.ndarray:
   return np.asarray([fold_of[int(u)] for u in users])
 
 
-def fit_surrogate(name: str, context: RecommenderContext, data, users: Sequence[int],
+def fit_surrogate(name: str, context: SurrogateFeatures, data, users: Sequence[int],
                   options: FitOptions = FitOptions()) -> Surrogate:
   """Fits surrogate `name` (eq. 7) on the simulated rows of `users`.
 
@@ -308,7 +315,6 @@ def fit_surrogate(name: str, context: RecommenderContext, data, users: Sequence[
   Returns:
     The fitted `Surrogate`.
   """
-  import time
   if name not in SPECS:
     raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(SPECS)}")
   spec = SPECS[name]
@@ -360,7 +366,7 @@ def fit_surrogate(name: str, context: RecommenderContext, data, users: Sequence[
   return Surrogate(name, spec, jax.tree.map(np.asarray, params), mean, std, info)
 
 
-def heldout_metrics(surrogate: Surrogate, context: RecommenderContext, data,
+def heldout_metrics(surrogate: Surrogate, context: SurrogateFeatures, data,
                     users: Sequence[int]) -> dict:
   """Fit on HELD-OUT users: R^2 (regression) or accuracy (classification) over their rows.
 
@@ -393,3 +399,38 @@ def split_users(users: Sequence[int], heldout_fraction: float, seed: int):
   order = np.random.default_rng(seed).permutation(distinct)
   held = min(max(1, int(round(heldout_fraction * len(distinct)))), len(distinct) - 1)
   return np.sort(order[held:]), np.sort(order[:held])
+
+
+def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: float,
+                 seed: int, top_n: int = 20, store_dir: str | None = None) -> Simulated:
+  """Simulates Algorithm 2 for a context that has none: `users` random users with at least
+  max(2 * size, 5) training items, `subsets` deletions of `size` items each, retrained under
+  `ctx.spec` (paired with the original's seed), split into fit and held-out users.
+
+  Args:
+    ctx: an `ExplainContext` with a `spec`.
+    users, subsets, size: the simulation's scale (the paper: 200 x 1000 x 3).
+    heldout_fraction: share of the simulated users held out from the fit.
+    seed: seed of the user sample, the subsets and the split.
+    top_n: N, the user's top items whose change is recorded.
+    store_dir: where the resumable store lives (default: a temporary directory).
+
+  Returns:
+    The `Simulated` outcomes.
+  """
+  import tempfile
+
+  from cfjax.data.transforms import sample_users
+  from cfjax.simulate.generate import SimulationConfig, simulate
+
+  spec = ctx.require_spec("the surrogate's simulation")
+  chosen = sample_users(ctx.train, users, min_history=max(2 * size, 5), seed=seed)
+  config = SimulationConfig(subsets_per_user=subsets, deletion_size=size, top_n=top_n,
+                            seed=seed, retrain_seed=spec.seed, steps=spec.steps,
+                            batch_size=spec.batch_size, block_size=max(1, users * subsets),
+                            chunk_size=1 if spec.batch_size is None else 64)
+  with tempfile.TemporaryDirectory() as temporary:
+    data = simulate(ctx.model, ctx.train, ctx.params, chosen, config, store_dir or temporary,
+                    progress=False)
+  fit_users, heldout_users = split_users(chosen, heldout_fraction, seed)
+  return Simulated(data, fit_users, heldout_users)

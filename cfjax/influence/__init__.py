@@ -4,6 +4,9 @@ Exact Hessian-vector products, parameter subsets, inverse-HVP solvers (CG, LiSSA
 and the first-order change of a predicted score when a training row is removed.
 """
 
+from cfjax.influence.batched import (full_influences, make_full_influence_fn,
+                                     make_related_influence_fn, related_data,
+                                     related_influences)
 from cfjax.influence.hvp import make_hvp
 from cfjax.influence.influence import (InfluenceResult, influence_on_prediction,
                                        make_score_change_fn, score_change_on_removal)
@@ -15,6 +18,7 @@ from cfjax.influence.subset import ParamSubset, row_subset, target_subset
 
 __all__ = ["CGNotConvergedError", "CGNotConvergedWarning", "CGReport", "InfluenceResult",
            "ParamSubset", "cg_solve", "check_converged", "explicit_hessian",
-           "explicit_inverse_hvp", "gauss_solve", "influence_on_prediction", "lissa_solve",
-           "make_hvp", "make_score_change_fn", "minres_solve", "row_subset",
-           "score_change_on_removal", "target_subset"]
+           "explicit_inverse_hvp", "full_influences", "gauss_solve", "influence_on_prediction",
+           "lissa_solve", "make_full_influence_fn", "make_hvp", "make_related_influence_fn",
+           "make_score_change_fn", "minres_solve", "related_data", "related_influences",
+           "row_subset", "score_change_on_removal", "target_subset"]

@@ -131,25 +131,22 @@ def row_subset(entries: Sequence[tuple[Path | str, Array | int | None]]) -> Para
 
 
 def target_subset(model: Recommender, user: Array | int, item: Array | int) -> ParamSubset:
-  """FIA's parameters of a prediction f(u, i): the embedding rows of u and i.
+  """FIA's parameters of a prediction f(u, i): the rows the model's `related_rows` hook names.
 
-  For "ncf" (ACCENT): rows u of gmf_user and mlp_user, rows i of gmf_item and mlp_item
-  (4 x dim entries, 64 for ACCENT). For "mf": user_factors[u], item_factors[i],
-  user_bias[u], item_bias[i] (2 x dim + 2 entries).
+  For NCF (ACCENT): rows u of gmf_user and mlp_user, rows i of gmf_item and mlp_item
+  (4 x dim entries, 64 for ACCENT); for MF: user_factors[u], item_factors[i], user_bias[u],
+  item_bias[i] (2 x dim + 2 entries).
 
   Args:
-    model: the recommender (dispatches on `model.name`).
+    model: the recommender; it must provide the `related_rows` hook.
     user: target user id (may be traced).
     item: target item id (may be traced).
 
   Returns:
     The subset.
+
+  Raises:
+    MissingHookError: if the model has no `related_rows` hook.
   """
-  if model.name == "ncf":
-    return row_subset([(("gmf_user", "embedding"), user), (("mlp_user", "embedding"), user),
-                       (("gmf_item", "embedding"), item), (("mlp_item", "embedding"), item)])
-  if model.name == "mf":
-    return row_subset([(("user_factors",), user), (("item_factors",), item),
-                       (("user_bias",), user), (("item_bias",), item)])
-  raise ValueError(f"target_subset: no embedding rows known for model {model.name!r}; pass "
-                   "subset=lambda u, i: row_subset([...]) naming its tables")
+  related_rows = model.require("related_rows", "FIA's parameter subset (subset='target')")
+  return row_subset(related_rows(user, item))

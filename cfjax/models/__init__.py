@@ -1,16 +1,33 @@
-"""Recommenders by name. Each is a `Recommender`: pure functions over a params pytree."""
+"""Recommenders by name. Each is a `Recommender`: pure functions over a params pytree, plus
+the hooks explainers use (`base.HOOKS`). Bring your own with `Recommender(...)` or
+`from_linen(module, ...)`."""
 
 from __future__ import annotations
 
-from cfjax.models.base import Recommender, l2_penalty, weighted_loss
+from typing import Callable
+
+from cfjax.models.base import (HOOKS, MissingHookError, Recommender, from_linen, l2_penalty,
+                               linen_functions, weighted_loss, zero_penalty)
 from cfjax.models.mf import make_mf
-from cfjax.models.multvae import MultVAE, make_multvae, train_multvae
+from cfjax.models.multvae import MultVAE, fold_in_recommender, make_multvae, train_multvae
 from cfjax.models.ncf import make_ncf
 
-_FACTORIES = {"mf": make_mf, "ncf": make_ncf}
+
+def _mf(data, **hparams) -> Recommender:
+  hparams.setdefault("global_mean", float(data.rating.mean()) if len(data) else 0.0)
+  return make_mf(data.num_users, data.num_items, **hparams)
+
+
+def _ncf(data, **hparams) -> Recommender:
+  return make_ncf(data.num_users, data.num_items, **hparams)
+
+
+# name -> (interactions, **hparams) -> Recommender; data-dependent defaults live here.
+_FACTORIES: dict[str, Callable[..., Recommender]] = {"mf": _mf, "ncf": _ncf}
 
 
 def available_models() -> tuple[str, ...]:
+  """Names accepted by `make_model`."""
   return tuple(sorted(_FACTORIES))
 
 
@@ -18,13 +35,19 @@ def make_model(name: str, data, **hparams) -> Recommender:
   """Builds the recommender `name` sized for `data` (an `Interactions`).
 
   For "mf", the global bias starts at the training mean rating unless given.
+
+  Raises:
+    ValueError: on an unknown name or hyperparameter (one line naming the choices).
   """
   if name not in _FACTORIES:
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(available_models())}")
-  if name == "mf":
-    hparams.setdefault("global_mean", float(data.rating.mean()) if len(data) else 0.0)
-  return _FACTORIES[name](data.num_users, data.num_items, **hparams)
+  try:
+    return _FACTORIES[name](data, **hparams)
+  except TypeError as error:
+    raise ValueError(f"model {name!r}: {error}") from None
 
 
-__all__ = ["MultVAE", "make_multvae", "train_multvae", "Recommender", "available_models", "l2_penalty", "make_mf", "make_model",
-           "make_ncf", "weighted_loss"]
+__all__ = ["HOOKS", "MissingHookError", "MultVAE", "Recommender", "available_models",
+           "fold_in_recommender", "from_linen", "l2_penalty", "linen_functions", "make_mf",
+           "make_model", "make_multvae", "make_ncf", "train_multvae", "weighted_loss",
+           "zero_penalty"]

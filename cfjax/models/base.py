@@ -1,21 +1,54 @@
-"""The recommender contract shared by every model in cfjax.
+"""The recommender contract shared by every model in cfjax, and the hooks explainers use.
 
 A recommender is a bundle of pure functions over a params pytree (Flax Linen `init`/`apply`
-underneath). Training code only ever needs `init` and `row_losses`/`penalty`; explainers and
-evaluation need `predict` and `scores`. Keeping the loss *per row* is what makes a
-counterfactual model a reweighting of the original one (Yao et al., eq. 1).
+underneath). Training needs `init`, `row_losses` and `penalty`; ranking needs `scores`. Keeping
+the loss *per row* is what makes a counterfactual model a reweighting of the original one
+(Yao et al., eq. 1).
+
+Explainers need more than scores, and ask for it through optional **hooks** instead of
+switching on the model's name:
+
+  item_embeddings(params) -> [I, D]      knn (Yao et al. sec. 6.1), the surrogate's phi_i
+  user_embeddings(params) -> [U, D]      the surrogate's phi_u (Yao et al. eq. 8)
+  related_rows(user, item) -> entries    FIA's parameters of f(u, i) (Cheng et al. 2019):
+                                         ((path, row), ...) naming the embedding rows of u
+                                         and i, e.g. (("user_factors",), u); rows may be traced
+  score_rows(params, x[B, I]) -> [B, I]  an amortised model's scores of arbitrary input rows
+                                         (Mult-VAE: removing items from x IS the counterfactual)
+  history_item_score(params, hist[N], values[N], item) -> scalar
+                                         the same for one item, reading only the history
+                                         (LCER's fast path; optional even for amortised models)
+
+A missing hook gives a one-line `MissingHookError` naming the hook and what to pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from cfjax.types import Array, Params, PRNGKey
+
+HOOKS = ("item_embeddings", "user_embeddings", "related_rows", "score_rows",
+         "history_item_score")
+_HOOK_HELP = {
+    "row_losses": "row_losses=lambda params, users, items, ratings: per-row losses [B]",
+    "item_embeddings": "item_embeddings=lambda params: an [I, D] array",
+    "user_embeddings": "user_embeddings=lambda params: a [U, D] array",
+    "related_rows": ("related_rows=lambda user, item: ((path_to_user_table, user), "
+                     "(path_to_item_table, item), ...)"),
+    "score_rows": "score_rows=lambda params, x: scores [B, I] of input rows x [B, I]",
+    "history_item_score": ("history_item_score=lambda params, hist, values, item: the score "
+                           "of `item` for the input row with x[hist] = values"),
+}
+
+
+class MissingHookError(ValueError):
+  """A model lacks a hook that an explainer or pipeline needs (the message names it)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,12 +61,16 @@ class Recommender:
     num_items: I.
     init: key -> params.
     predict: (params, users: int32[B], items: int32[B]) -> float32[B] predicted scores.
-    scores: (params, users: int32[B]) -> float32[B, I] scores of every item.
+    scores: (params, users: int32[B]) -> float32[B, I] scores of every item. Default: `predict`
+      of every (user, item) pair.
     row_losses: (params, users[B], items[B], ratings[B]) -> float32[B], the loss of each
-      training row, including any per-row regulariser.
-    penalty: params -> scalar, a regulariser on the parameters that does not depend on rows.
+      training row, including any per-row regulariser; None for a model that is not trained
+      on rows (an amortised model's view of fixed input rows cannot be retrained).
+    penalty: params -> scalar, a regulariser that does not depend on rows. Default: 0.
     optimizer: the optax optimizer the model is trained with.
-    hparams: the hyperparameters, for config files.
+    hparams: every hyperparameter, for config files and cache keys.
+    item_embeddings, user_embeddings, related_rows, score_rows, history_item_score: the
+      optional hooks of the module docstring (None: not provided).
   """
 
   name: str
@@ -41,14 +78,62 @@ class Recommender:
   num_items: int
   init: Callable[[PRNGKey], Params]
   predict: Callable[[Params, Array, Array], Array]
-  scores: Callable[[Params, Array], Array]
-  row_losses: Callable[[Params, Array, Array, Array], Array]
-  penalty: Callable[[Params], Array]
-  optimizer: optax.GradientTransformation
+  scores: Callable[[Params, Array], Array] | None = None
+  row_losses: Callable[[Params, Array, Array, Array], Array] | None = None
+  penalty: Callable[[Params], Array] | None = None
+  optimizer: optax.GradientTransformation = dataclasses.field(
+      default_factory=lambda: optax.adam(1e-2))
   hparams: dict = dataclasses.field(default_factory=dict)
+  item_embeddings: Callable[[Params], Array] | None = None
+  user_embeddings: Callable[[Params], Array] | None = None
+  related_rows: Callable[[Array, Array], tuple] | None = None
+  score_rows: Callable[[Params, Array], Array] | None = None
+  history_item_score: Callable[..., Array] | None = None
 
   __hash__ = object.__hash__
   __eq__ = object.__eq__
+
+  def __post_init__(self):
+    if not isinstance(self.name, str) or not self.name:
+      raise ValueError(f"Recommender name must be a non-empty string, got {self.name!r}")
+    for field in ("num_users", "num_items"):
+      value = getattr(self, field)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Recommender {field} must be a positive int, got {value!r}")
+    if self.scores is None:
+      object.__setattr__(self, "scores", _scores_from_predict(self.predict, self.num_items))
+    if self.penalty is None:
+      object.__setattr__(self, "penalty", zero_penalty)
+
+  def has(self, hook: str) -> bool:
+    """Whether the model provides `hook` (a name of `HOOKS`, or "row_losses")."""
+    return getattr(self, hook) is not None
+
+  def require(self, hook: str, needed_by: str) -> Callable:
+    """The hook `hook`, or a one-line `MissingHookError` naming it and what to pass."""
+    value = getattr(self, hook, None)
+    if value is None:
+      raise MissingHookError(
+          f"model {self.name!r} has no {hook} hook, which {needed_by} needs; build it with "
+          f"Recommender(..., {_HOOK_HELP.get(hook, hook + '=...')})")
+    return value
+
+
+def zero_penalty(params: Params) -> Array:
+  """No parameter regulariser."""
+  del params
+  return jnp.zeros(())
+
+
+def _scores_from_predict(predict: Callable, num_items: int) -> Callable:
+  """scores(params, users[B]) -> [B, I] from predict over every (user, item) pair."""
+
+  def scores(params, users):
+    items = jnp.arange(num_items, dtype=jnp.int32)
+    return jax.vmap(lambda user: predict(params, jnp.full((num_items,), user, jnp.int32),
+                                         items))(jnp.asarray(users, jnp.int32))
+
+  return scores
 
 
 def weighted_loss(model: Recommender, params: Params, users: Array, items: Array,
@@ -68,16 +153,19 @@ def weighted_loss(model: Recommender, params: Params, users: Array, items: Array
   Returns:
     The scalar loss.
   """
-  losses = model.row_losses(params, users, items, ratings)
+  row_losses = model.require("row_losses", "training")
+  losses = row_losses(params, users, items, ratings)
   total_weight = jnp.maximum(jnp.sum(weights), 1.0)
   return jnp.sum(weights * losses) / total_weight + model.penalty(params)
 
 
-def linen_functions(module) -> tuple[Callable, Callable, Callable]:
-  """(init, predict, scores) of a Linen module with `__call__(users, items)` and `all_scores`.
+def linen_functions(module: Any, scores_method: str | None = "all_scores"
+                    ) -> tuple[Callable, Callable, Callable | None]:
+  """(init, predict, scores) of a Linen module with `__call__(users, items)`.
 
   init: key -> params; predict: (params, users[B], items[B]) -> [B];
-  scores: (params, users[B]) -> [B, I].
+  scores: (params, users[B]) -> [B, I] through the module's `scores_method` if it has one,
+  else None (then `Recommender` derives scores from predict).
   """
   dummy = jnp.zeros((1,), jnp.int32)
 
@@ -87,10 +175,51 @@ def linen_functions(module) -> tuple[Callable, Callable, Callable]:
   def predict(params, users, items):
     return module.apply({"params": params}, users, items)
 
+  method = getattr(type(module), scores_method, None) if scores_method else None
+  if method is None:
+    return init, predict, None
+
   def scores(params, users):
-    return module.apply({"params": params}, users, method=type(module).all_scores)
+    return module.apply({"params": params}, users, method=method)
 
   return init, predict, scores
+
+
+def from_linen(module: Any, *, name: str, num_users: int, num_items: int,
+               row_loss: Callable[[Array, Array], Array] | None = None,
+               penalty: Callable[[Params], Array] | None = None,
+               optimizer: optax.GradientTransformation | None = None,
+               hparams: dict | None = None, **hooks) -> Recommender:
+  """A `Recommender` from a Linen module with `__call__(users, items) -> [B]` scores.
+
+  The per-row loss is `row_loss(prediction, rating)` (default: squared error, a rating
+  model); `all_scores(users) -> [B, I]` on the module is used if present.
+
+  Args:
+    module: the Linen module.
+    name, num_users, num_items: as in `Recommender`.
+    row_loss: (prediction [B], rating [B]) -> loss [B]; default (rating - prediction)^2.
+    penalty: params -> scalar regulariser (default none).
+    optimizer: default Adam 1e-2.
+    hparams: the hyperparameters, for config files.
+    **hooks: any of `HOOKS` (e.g. item_embeddings=lambda p: p["item"]["embedding"]).
+
+  Returns:
+    The `Recommender`.
+  """
+  unknown = set(hooks) - set(HOOKS)
+  if unknown:
+    raise ValueError(f"unknown hooks {sorted(unknown)}; the hooks are {', '.join(HOOKS)}")
+  init, predict, scores = linen_functions(module)
+  loss = row_loss or (lambda prediction, rating: jnp.square(rating - prediction))
+
+  def row_losses(params, users, items, ratings):
+    return loss(predict(params, users, items), ratings)
+
+  return Recommender(name=name, num_users=num_users, num_items=num_items, init=init,
+                     predict=predict, scores=scores, row_losses=row_losses, penalty=penalty,
+                     optimizer=optimizer or optax.adam(1e-2), hparams=dict(hparams or {}),
+                     **hooks)
 
 
 def l2_penalty(params: Params) -> Array:

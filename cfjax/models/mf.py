@@ -79,7 +79,10 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
 
   return Recommender(
       name="mf", num_users=num_users, num_items=num_items, init=init, predict=predict,
-      scores=scores, row_losses=row_losses, penalty=lambda params: jnp.zeros(()),
-      optimizer=optax.adam(learning_rate),
+      scores=scores, row_losses=row_losses, optimizer=optax.adam(learning_rate),
       hparams=dict(dim=dim, l2=l2, learning_rate=learning_rate, init_std=init_std,
-                   global_mean=float(global_mean)))
+                   global_mean=float(global_mean)),
+      item_embeddings=lambda params: params["item_factors"],
+      user_embeddings=lambda params: params["user_factors"],
+      related_rows=lambda user, item: ((("user_factors",), user), (("item_factors",), item),
+                                       (("user_bias",), user), (("item_bias",), item)))

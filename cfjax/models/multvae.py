@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cfjax.models.base import Recommender
 from cfjax.types import Array, Params, PRNGKey
 
 
@@ -317,3 +318,36 @@ def train_multvae(model: MultVAE, train: Array, val_tr: Array, val_te: Array, *,
                      best_epoch=int(np.nanargmax(ndcgs)) if has_ndcg else -1,
                      best_ndcg=float(best), val_ndcg=ndcgs, train_loss=np.asarray(losses),
                      updates=anneal_step0 + epochs * batches)
+
+
+def fold_in_recommender(model: MultVAE, rows, *, name: str = "multvae") -> Recommender:
+  """Mult-VAE as a `Recommender` over fixed input rows (e.g. the test users' fold-in rows).
+
+  User u of the view is row u of `rows` [U, I]; its scores are g(x_u) with the mean latent
+  (`MultVAE.score`). The view has no `row_losses` (an amortised model is not trained on
+  per-user rows, so the engine cannot retrain it); instead it provides the `score_rows` and
+  `history_item_score` hooks, with which input-editing explainers (LCER, KaffesCE, the
+  leave-one-out FIA/ACCENT of Wen et al.'s footnote 9) remove items from x_u and re-score:
+  for an amortised model that IS the counterfactual.
+
+  Args:
+    model: the Mult-VAE.
+    rows: float[U, I] binary input rows.
+    name: the model name.
+
+  Returns:
+    The `Recommender` view.
+  """
+  inputs = jnp.asarray(rows, jnp.float32)
+  chex.assert_axis_dimension(inputs, 1, model.num_items)
+
+  def predict(params, users, items):
+    return model.item_score(params, inputs[users], items)
+
+  def scores(params, users):
+    return model.score(params, inputs[users])
+
+  return Recommender(name=name, num_users=int(inputs.shape[0]), num_items=model.num_items,
+                     init=model.init, predict=predict, scores=scores, row_losses=None,
+                     optimizer=model.optimizer, hparams=dict(model.hparams),
+                     score_rows=model.score, history_item_score=model.history_item_score)

@@ -76,10 +76,20 @@ def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
   def row_losses(params, users, items, ratings):
     return jnp.square(ratings - predict(params, users, items))
 
+  def embeddings(params, kind):  # [GMF | MLP] embedding of every user or item
+    return jnp.concatenate([params[f"gmf_{kind}"]["embedding"],
+                            params[f"mlp_{kind}"]["embedding"]], axis=1)
+
   return Recommender(
       name="ncf", num_users=num_users, num_items=num_items, init=init, predict=predict,
       scores=scores, row_losses=row_losses,
       penalty=lambda params: weight_decay * l2_penalty(params),
       optimizer=optax.adam(learning_rate),
       hparams=dict(dim=dim, mlp_layers=list(mlp_layers), weight_decay=weight_decay,
-                   learning_rate=learning_rate))
+                   learning_rate=learning_rate),
+      item_embeddings=lambda params: embeddings(params, "item"),
+      user_embeddings=lambda params: embeddings(params, "user"),
+      # FIA's 64 parameters in ACCENT: the user's and the item's rows of all four tables.
+      related_rows=lambda user, item: (
+          (("gmf_user", "embedding"), user), (("mlp_user", "embedding"), user),
+          (("gmf_item", "embedding"), item), (("mlp_item", "embedding"), item)))

@@ -25,11 +25,10 @@ import numpy as np
 
 from cfjax import rank
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate.verify import jitted_scores, seen_rows, user_scores_readout
 from cfjax.models.base import Recommender
 from cfjax.simulate import sampling, targets
 from cfjax.simulate.store import SimulationStore
-from cfjax.train import pad_deletions, retrain, to_train_data
+from cfjax.train import pad_deletions, retrain, to_train_data, user_scores_readout
 from cfjax.types import Params
 
 
@@ -187,8 +186,8 @@ def simulate(model: Recommender, train: Interactions, params: Params, users: Seq
                                        **(extra_fingerprint or {})},
                                num_blocks=plan.num_blocks)
   distinct = np.unique(plan.users)
-  original = np.asarray(jitted_scores(model)(params, jnp.asarray(distinct, jnp.int32)))
-  seen = seen_rows(train, distinct)
+  original = np.asarray(rank.jitted_scores(model)(params, jnp.asarray(distinct, jnp.int32)))
+  seen = rank.seen_rows(train, distinct)
   top = rank.top_k(original, seen, config.top_n)
   row_of = {int(u): n for n, u in enumerate(distinct)}
   data = to_train_data(train)

@@ -1,11 +1,12 @@
 """Training: `fit` trains one model; `retrain` batches counterfactual retrains."""
 
 from cfjax.train.batched import (RetrainResult, params_readout, retrain, state_readout,
-                                 trace_count, train_original_exact)
-from cfjax.train.fit import (TrainData, TrainState, deleted_weights, fit, init_state,
-                             pad_deletions, seed_keys, steps_per_epoch, to_train_data,
-                             train_original)
+                                 trace_count, train_original_exact, user_scores_readout)
+from cfjax.train.fit import (TrainData, TrainSpec, TrainState, deleted_weights, fit,
+                             init_state, pad_deletions, seed_keys, steps_per_epoch,
+                             to_train_data, train_original)
 
-__all__ = ["RetrainResult", "TrainData", "TrainState", "deleted_weights", "fit", "init_state",
-           "pad_deletions", "params_readout", "retrain", "seed_keys", "state_readout", "steps_per_epoch",
-           "to_train_data", "trace_count", "train_original", "train_original_exact"]
+__all__ = ["RetrainResult", "TrainData", "TrainSpec", "TrainState", "deleted_weights", "fit",
+           "init_state", "pad_deletions", "params_readout", "retrain", "seed_keys",
+           "state_readout", "steps_per_epoch", "to_train_data", "trace_count",
+           "train_original", "train_original_exact", "user_scores_readout"]

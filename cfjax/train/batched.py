@@ -35,6 +35,19 @@ def params_readout(params: Params, readout_arg: Any) -> Params:
   return params
 
 
+@functools.lru_cache(maxsize=None)
+def user_scores_readout(model: Recommender) -> Readout:
+  """The readout (params, user int32[]) -> float32[I]: one user's scores of every item.
+
+  Cached per model so the engine always sees the same function object (no recompiles).
+  """
+
+  def readout(params, user):
+    return model.scores(params, user[None])[0]
+
+  return readout
+
+
 @dataclasses.dataclass(frozen=True)
 class RetrainResult:
   """What a batched retrain returns, on the host.

@@ -5,6 +5,7 @@ The batched engine (`cfjax/train/batched.py`) is the only place that vmaps this.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -36,6 +37,21 @@ def to_train_data(interactions) -> TrainData:
   return TrainData(user=jnp.asarray(interactions.user, jnp.int32),
                    item=jnp.asarray(interactions.item, jnp.int32),
                    rating=jnp.asarray(interactions.rating, jnp.float32))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+  """How a model is trained: what retraining must repeat for a counterfactual to be paired.
+
+  Attributes:
+    steps: optimizer steps.
+    batch_size: rows per step, or None for full batch.
+    seed: the seed of the init and the minibatch order (`seed_keys`).
+  """
+
+  steps: int
+  batch_size: int | None = None
+  seed: int = 0
 
 
 class TrainState(NamedTuple):

@@ -1,0 +1,249 @@
+"""ACCENT's Table 1 for NCF (Tran et al., SIGIR 2021): pure FIA, FIA and ACCENT at k = 5, 10, 20.
+
+Trains ACCENT's NeuMF on every row of accent-ml100k (no split, as ACCENT does), explains each
+user's top-1 unseen item with pure FIA, FIA (sec. 3.3.2) and ACCENT (Algorithm 1) for every
+candidate set size k, verifies every found explanation and a same-size placebo by warm
+retraining without its CF set (several seeds, seed-averaged scores; success when the
+replacement's new score exceeds the top-1's) and reports CF percentage and CF set size beside
+the paper's, with the noise floor and significance tests (`cfjax.evaluate.cf_table`): for
+each (method, k), CF % = 100 * successes / users explained (a failed search counts as a
+failure) and CF set size = the mean |CF set| over the successes (ACCENT sec. 4.1).
+
+The three methods run on ONE `ExplainContext`, so each k's FIA influences of every history row
+on every top-k score are computed once and shared through `ctx.cache` (keyed by k). Each k's
+explanations and verified records are saved in the results' work directory as they are made;
+a rerun with the same settings resumes from them, and all unfinished k are verified in ONE
+`verify` call (k = 10 and 20 mostly pick the same sets, and `verify` retrains each distinct
+(user, deleted rows) once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+from typing import Callable, Sequence
+
+import jax
+import numpy as np
+
+from cfjax import data as cfdata
+from cfjax.data.interactions import Interactions
+from cfjax.evaluate import ResultsDir, cf_table, verified_rows, verify
+from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
+from cfjax.models import make_model
+from cfjax.papers import published
+from cfjax.papers.common import engine_chunk_size, run_config, trained_original
+from cfjax.records import Explanation, VerifiedRecord, read_jsonl, write_jsonl
+from cfjax.train import TrainSpec, steps_per_epoch
+from cfjax.util import timed, to_json
+
+KS = (5, 10, 20)
+PAPER_STEPS = published.ACCENT_STEPS  # ACCENT's training and retraining length
+MODEL = "ncf"  # Table 1's NCF half; its RCF half is not implemented yet (tracked separately)
+
+logger = logging.getLogger(__name__)
+
+Explain = Callable[[int], Sequence[Explanation]]
+Verify = Callable[[list[Explanation]], list[VerifiedRecord]]
+
+
+def check_model(name: str) -> None:
+  """A one-line error unless `name` is the model this pipeline implements (NCF)."""
+  if name == "rcf":
+    raise ValueError("--model=rcf: RCF is not implemented yet (tracked separately); pass "
+                     "--model=ncf")
+  if name != MODEL:
+    raise ValueError(f"--model={name} is not in ACCENT's Table 1 (NCF and RCF); pass "
+                     "--model=ncf")
+
+
+def check_settings(config) -> None:
+  """One-line errors for impossible settings, before any data is loaded."""
+  check_model(config.model)
+  positive = {"train_steps": config.train_steps, "verify_steps": config.verify_steps,
+              "verify_seeds": config.verify_seeds, "batch_size": config.batch_size}
+  if config.users is not None:
+    positive["users"] = config.users
+  for name, value in positive.items():
+    if int(value) < 1:
+      raise ValueError(f"{name}={value} must be >= 1")
+  if int(config.verify_batch_size) < 0:
+    raise ValueError(f"verify_batch_size={config.verify_batch_size} must be >= 0 (0: full "
+                     "batch)")
+
+
+def verify_chunk_size(chunk_size: int | None) -> int:
+  """Models per verify engine call: the given value, else 8 on CPU (minibatch retrains vmap
+  well there: 8 is ~2x faster than 1) and 64 on an accelerator."""
+  if chunk_size is not None:
+    return engine_chunk_size(chunk_size, None)
+  return 8 if jax.default_backend() == "cpu" else 64
+
+
+def scale(num_rows: int, config) -> dict:
+  """How long the original trains and each verification retrains, in epochs and as fractions
+  of the paper's 120,000 steps."""
+  verify_batch = int(config.verify_batch_size) or None
+  return {"train_epochs": config.train_steps / steps_per_epoch(num_rows, config.batch_size),
+          "verify_epochs": config.verify_steps / steps_per_epoch(num_rows, verify_batch),
+          "train_fraction_of_paper": config.train_steps / PAPER_STEPS,
+          "verify_fraction_of_paper": config.verify_steps / PAPER_STEPS,
+          "paper_steps": PAPER_STEPS}
+
+
+def explained_users(train: Interactions, num_users: int | None, seed: int) -> np.ndarray:
+  """Every user (`num_users` None or >= all of them, as ACCENT's 452), else a seeded sample
+  of users with at least one training row."""
+  if num_users is None or num_users >= train.num_users:
+    return np.arange(train.num_users)
+  return cfdata.sample_users(train, int(num_users), min_history=1, seed=seed)
+
+
+def explain_k(ctx: ExplainContext, targets: Targets, k: int,
+              methods: Sequence[str] = cf_table.METHODS) -> list[Explanation]:
+  """Every method's explanation of every target at candidate set size k.
+
+  The methods share the FIA influences I(z, y_ut) (ACCENT eq. 5) of every history row z on
+  every top-k item t through `ctx.cache`, computed once per k (the cache key holds k).
+
+  Args:
+    ctx: the trained original's context.
+    targets: [B] users and their top-1 items (`top1_targets`).
+    k: the top-k size: the candidate replacements are top-2..top-k.
+    methods: registered explainer names run with `k=k`.
+
+  Returns:
+    [len(methods) * B] records, method by method, each with extra["k"] = k.
+  """
+  return [cf_table.with_k(record, k) for method in methods
+          for record in run_explainer(get_explainer(method, k=k), ctx, targets)]
+
+
+def run_ks(ks: Sequence[int], *, explain: Explain, verify_records: Verify, train: Interactions,
+           work_dir: str | os.PathLike, seed: int,
+           log: Callable[[str], None] = logger.info) -> tuple[dict, dict]:
+  """Explains every unfinished k, adds placebos, and verifies them ALL in ONE call.
+
+  In `work_dir` (which the caller keeps only for the same settings, `ResultsDir.work_dir`),
+  each k's explanations are saved as they are made (explanations_k{k}.jsonl) and its verified
+  records after the call (verified_k{k}.jsonl), atomically; a rerun loads them instead of
+  recomputing.
+
+  Args:
+    ks: the candidate set sizes k.
+    explain: k -> explanation records of every method; called only for k without saved ones.
+    verify_records: records -> verified records, one per record, in order.
+    train: the training interactions (for the placebos).
+    work_dir: the directory of the per-k files.
+    seed: the placebos' seed (`cf_table.placebo_record`).
+    log: progress messages.
+
+  Returns:
+    ({k: verified records}, {"explain_s": {k: seconds}, "verify_s", "verified_records"} of
+    the work done in this call).
+  """
+  work = pathlib.Path(work_dir)
+  verified_by_k, timings, pending = {}, {"explain_s": {}}, {}
+  for k in ks:
+    done = work / f"verified_k{k}.jsonl"
+    if done.is_file():
+      verified_by_k[k] = read_jsonl(done, VerifiedRecord)
+      log(f"k={k}: loaded {len(verified_by_k[k])} verified records from {done}")
+      continue
+    explained = work / f"explanations_k{k}.jsonl"
+    with timed() as watch:
+      if explained.is_file():
+        records = read_jsonl(explained)
+      else:
+        records = [cf_table.with_k(r, k) for r in explain(k)]
+        write_jsonl(explained, records)
+      by_method: dict[str, list[Explanation]] = {}
+      for r in records:
+        by_method.setdefault(r.method, []).append(r)
+      pending[k] = cf_table.records_to_verify(by_method, train, seed)
+    timings["explain_s"][k] = watch.seconds
+    log(f"k={k}: {len(pending[k])} records to verify (explained in {watch.seconds:.1f}s)")
+  if pending:
+    union = [r for k in pending for r in pending[k]]
+    with timed() as watch:
+      verified = verify_records(union)
+    offset = 0
+    for k, records in pending.items():
+      verified_by_k[k] = verified[offset:offset + len(records)]
+      offset += len(records)
+      write_jsonl(work / f"verified_k{k}.jsonl", verified_by_k[k])
+    timings.update(verify_s=watch.seconds, verified_records=len(union))
+    log(f"verified {len(union)} records of k={list(pending)} in one call in "
+        f"{watch.seconds:.1f}s")
+  return {k: verified_by_k[k] for k in ks}, timings
+
+
+def work_settings(record: dict) -> dict:
+  """The part of config.json the per-k work files depend on: without the environment and
+  the engine's chunk size, which do not change results."""
+  work = {k: v for k, v in record.items() if k not in ("environment", "verify_chunk_size")}
+  work["config"] = {k: v for k, v in record["config"].items() if k != "chunk_size"}
+  return work
+
+
+def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
+  """Runs (or resumes, or finds finished) ACCENT's Table 1 into `workdir`; returns table.json.
+
+  Args:
+    config: `experiments/configs/accent_table1.py`'s fields (dataset, data_dir, model, seed,
+      users, train_steps, batch_size, verify_steps, verify_seeds, verify_batch_size,
+      chunk_size, cache_dir).
+    workdir: the results directory.
+    progress: show the verification engine's progress bar.
+
+  Returns:
+    table.json's dict (`cf_table.table`, as read back from JSON): one row per (method, k,
+    metric) beside the paper's, and the tests per k.
+  """
+  check_settings(config)
+  results = ResultsDir(workdir)
+  with timed() as total:
+    dataset = cfdata.canonical_name(config.dataset)
+    train = cfdata.load(dataset, data_dir=config.data_dir)
+    model = make_model(MODEL, train)
+    seeds = tuple(range(int(config.verify_seeds)))
+    verify_batch = int(config.verify_batch_size) or None  # 0: full batch, as ACCENT's retrain
+    chunk_size = verify_chunk_size(config.chunk_size)
+    spec = TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
+                     seed=int(config.seed))
+    record = run_config(config, train, model_hparams=model.hparams, ks=list(KS),
+                        original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
+                                       "seed": spec.seed},
+                        protocol="warm", verify_seeds=list(seeds),
+                        verify_steps=int(config.verify_steps), verify_batch_size=verify_batch,
+                        scale=scale(len(train), config), verify_chunk_size=chunk_size)
+    record["config"]["dataset"] = dataset
+    done = results.finished(record)
+    if done is not None:
+      return done
+    work = results.work_dir(work_settings(record))
+    original, training = trained_original(model, train, spec, cache_dir=config.cache_dir)
+    ctx = ExplainContext.from_original(model, train, original, spec)
+    users = explained_users(train, config.users, int(config.seed))
+    targets = top1_targets(ctx, users)
+    verify_records = lambda records: verify(
+        records, model=model, train=train, original=original, protocol="warm", seeds=seeds,
+        steps=int(config.verify_steps), batch_size=verify_batch, ks=(1,), chunk_size=chunk_size,
+        progress=progress)
+    verified_by_k, work_timings = run_ks(
+        KS, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
+        train=train, work_dir=work, seed=int(config.seed))
+    table = cf_table.table(verified_by_k, users, published.ACCENT_TABLE1_NCF)
+    markdown = cf_table.markdown(table)
+  verified = [v for k in KS for v in verified_by_k[k]]
+  record["metrics"] = {"users": len(users), "verified_records": len(verified),
+                       "verified_this_run": work_timings.pop("verified_records", 0),
+                       "original_model": training["cache"],
+                       "original_loaded": training["loaded"]}
+  record["timings"] = {"train_original_s": training["seconds"], **work_timings,
+                       "total_s": total.seconds}
+  results.write(config=record, records=verified, rows=verified_rows(verified), table=table,
+                markdown=markdown)
+  return json.loads(to_json(table))  # as table.json holds it (k keys are strings there)

@@ -1,0 +1,100 @@
+"""What the paper pipelines share: the config they record, the data they describe, defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import warnings
+from typing import Any
+
+import flax.serialization
+import jax
+
+from cfjax import util
+from cfjax.data import data_checksum
+from cfjax.data.interactions import Interactions
+from cfjax.evaluate.results import provenance
+from cfjax.models.base import Recommender
+from cfjax.train import (TrainSpec, TrainState, init_state, to_train_data, train_original,
+                         train_original_exact)
+
+# Config fields that never change a result: where the results and the data live.
+LOCATION_KEYS = ("output_dir", "data_dir", "cache_dir")
+
+
+def settings_of(config: Any) -> dict:
+  """The config as a plain dict without its location fields (what results depend on)."""
+  settings = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  return {k: v for k, v in settings.items() if k not in LOCATION_KEYS}
+
+
+def data_info(data: Interactions) -> dict:
+  """{"name", "sha256", "rows", "users", "items"} of the data a run used."""
+  return {"name": data.name, "sha256": data_checksum(data), "rows": len(data),
+          "users": data.num_users, "items": data.num_items}
+
+
+def run_config(config: Any, data: Interactions, **facts) -> dict:
+  """A config.json: the settings, the data, the code version and environment, and `facts`."""
+  return {"config": settings_of(config), "data": data_info(data), **provenance(), **facts}
+
+
+def engine_chunk_size(chunk_size: int | None, batch_size: int | None) -> int:
+  """Models per compiled engine call: the given value, else 1 for full-batch training on CPU
+  (XLA:CPU's batched scatters are slower than a loop, docs/engine.md) and 64 otherwise."""
+  if chunk_size is not None:
+    if int(chunk_size) < 1:
+      raise ValueError(f"chunk_size={chunk_size} must be >= 1; models per engine call")
+    return int(chunk_size)
+  return 1 if batch_size is None and jax.default_backend() == "cpu" else 64
+
+
+def trained_original(model: Recommender, train: Interactions, spec: TrainSpec, *,
+                     cache_dir: str | os.PathLike | None = None,
+                     exact_chunk: int | None = None) -> tuple[TrainState, dict]:
+  """The original model trained under `spec`, from a cache when one was saved before.
+
+  The cache file is keyed by everything the trained state depends on: the model's name and
+  hyperparameters, the data checksum, the spec, how it was trained (alone, or inside an
+  engine chunk of `exact_chunk` models so paired retrains reproduce it bitwise) and the
+  library's source hash. A file that does not load (truncated, corrupt) is named in a warning
+  and retrained.
+
+  Args:
+    model: the recommender.
+    train: its training interactions.
+    spec: steps, batch size and seed.
+    cache_dir: where trained originals are kept (None: no cache).
+    exact_chunk: train through `train_original_exact(chunk_size=exact_chunk)` instead of alone.
+
+  Returns:
+    (the `TrainState`, {"seconds": training time (0 if loaded), "cache": path or None,
+    "loaded": whether it came from the cache}).
+  """
+  key = {"model": model.name, "hparams": model.hparams, "data_sha256": data_checksum(train),
+         "spec": dataclasses.asdict(spec), "exact_chunk": exact_chunk,
+         "code": util.source_hash()}
+  path = None if cache_dir is None else (
+      pathlib.Path(cache_dir) / f"{model.name}-{util.digest(key)}.msgpack")
+  template = init_state(model, jax.random.PRNGKey(0))
+  if path is not None and path.is_file():
+    try:
+      state = flax.serialization.from_bytes(template, path.read_bytes())
+      return state, {"seconds": 0.0, "cache": str(path), "loaded": True}
+    except Exception as error:  # noqa: BLE001 (msgpack raises many types on a corrupt file)
+      warnings.warn(f"{path} does not load ({type(error).__name__}); retraining the original "
+                    "and overwriting it", stacklevel=2)
+  with util.timed() as watch:
+    if exact_chunk is None:
+      state = train_original(model, to_train_data(train), seed=spec.seed, steps=spec.steps,
+                             batch_size=spec.batch_size)
+    else:
+      state = train_original_exact(model, to_train_data(train), seed=spec.seed,
+                                   steps=spec.steps, batch_size=spec.batch_size,
+                                   chunk_size=exact_chunk)
+    state = jax.block_until_ready(state)
+  if path is not None:
+    util.atomic_write_bytes(path, flax.serialization.to_bytes(state))
+  return state, {"seconds": watch.seconds, "cache": None if path is None else str(path),
+                 "loaded": False}
