@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from cfjax.util import atomic_write_text, jsonable
+from cfjax.util import atomic_write_text, jsonable, load_checked, save_checked, warn_damaged
 
 
 def _integer(value: Any, what: str) -> int:
@@ -185,3 +185,24 @@ def read_jsonl(path: str | os.PathLike, record_type: type = Explanation) -> list
         raise ValueError(f"{path}:{number}: malformed {record_type.__name__} ({e}); fix or "
                          "delete that line") from None
   return records
+
+
+
+def save_records(path: str | os.PathLike, records: Iterable) -> None:
+  """`write_jsonl` with the file's SHA-256 beside it (`cfjax.util.save_checked`), for
+  intermediate results a later run reloads with `load_records`."""
+  save_checked(path, jsonl_text(records).encode("utf-8"))
+
+
+def load_records(path: str | os.PathLike, record_type: type = Explanation) -> list | None:
+  """The records `save_records` wrote; None if there are none, or (after a warning naming the
+  file) if the file is truncated, altered or unreadable, so the caller computes them again."""
+  payload = load_checked(path)
+  if payload is None:
+    return None
+  try:
+    return [record_type.from_json(json.loads(line)) for line in
+            payload.decode("utf-8").splitlines() if line.strip()]
+  except (ValueError, TypeError, KeyError, AttributeError) as error:
+    warn_damaged(path, error)
+    return None

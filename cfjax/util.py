@@ -19,6 +19,7 @@ import pathlib
 import subprocess
 import time
 import uuid
+import warnings
 from typing import Any, Iterator
 
 import numpy as np
@@ -26,6 +27,34 @@ import numpy as np
 from cfjax.version import __version__
 
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parent
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+  """`value` as an int if it is an integer (not a bool, not 2.5) >= `minimum`, else a
+  one-line ValueError naming `name`."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    raise ValueError(f"{name} must be an integer, got {value!r}; pass an int")
+  if minimum is not None and value < minimum:
+    raise ValueError(f"{name}={value} must be >= {minimum}")
+  return int(value)
+
+
+def check_number(value, name: str, minimum: float | None = None,
+                 maximum: float | None = None) -> float:
+  """`value` as a float if it is a finite real number (not a bool) in [minimum, maximum],
+  else a one-line ValueError naming `name`."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                   np.floating)):
+    raise ValueError(f"{name} must be a number, got {value!r}")
+  value = float(value)
+  if not math.isfinite(value):
+    raise ValueError(f"{name}={value} must be a finite number")
+  if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    low = "-inf" if minimum is None else f"{minimum:g}"
+    high = "inf" if maximum is None else f"{maximum:g}"
+    bounds = f"[{low}, {high}]"
+    raise ValueError(f"{name}={value:g} must lie in {bounds}")
+  return value
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
@@ -41,6 +70,45 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
     os.replace(temporary, path)
   finally:
     temporary.unlink(missing_ok=True)
+
+
+class DamagedFileWarning(UserWarning):
+  """A saved file does not match the checksum recorded beside it; it is being rebuilt."""
+
+
+def _checksum_path(path: pathlib.Path) -> pathlib.Path:
+  return path.with_name(path.name + ".sha256")
+
+
+def save_checked(path: str | os.PathLike, payload: bytes) -> None:
+  """Writes `payload` atomically and its SHA-256 beside it (`<file>.sha256`), for files a
+  later run reloads (caches, resumable work); `load_checked` then notices any damage."""
+  path = pathlib.Path(path)
+  atomic_write_bytes(path, payload)
+  atomic_write_text(_checksum_path(path), hashlib.sha256(payload).hexdigest() + "\n")
+
+
+def load_checked(path: str | os.PathLike) -> bytes | None:
+  """What `save_checked` wrote, or None if nothing was saved there, or None after a
+  `DamagedFileWarning` naming the file if its bytes (or checksum) are truncated, altered or
+  unreadable, so the caller computes it again."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    return None
+  try:
+    payload = path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != _checksum_path(path).read_text().strip():
+      raise ValueError("its SHA-256 differs from the one saved with it")
+    return payload
+  except (OSError, ValueError) as error:
+    warn_damaged(path, error)
+    return None
+
+
+def warn_damaged(path: str | os.PathLike, error: Exception) -> None:
+  """The one warning for a damaged saved file that is about to be rebuilt."""
+  warnings.warn(f"{path} is damaged ({type(error).__name__}: {error}); computing it again",
+                DamagedFileWarning, stacklevel=3)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

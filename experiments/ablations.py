@@ -9,5 +9,4 @@ from cfjax.papers import yao
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("ablations")
   cli.main("ablations", yao.run_ablations)

@@ -9,5 +9,4 @@ from cfjax.papers import accent
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("accent_table1")
   cli.main("accent_table1", accent.run)

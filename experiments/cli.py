@@ -10,6 +10,7 @@ that runs it, and calls `cli.main(...)`. On the command line:
   --config.<field>=<value>       any other field (`--helpfull` lists the config flag)
   --output_dir                   default results/<table>/<dataset>-<model>-<preset>
   --verbose                      a traceback instead of a one-line error
+  --allow_modified_data          load edited dataset files (their checksum differs) anyway
 
 A user's mistake (a bad flag, a missing file, an impossible setting) ends in one line naming
 it; only genuine bugs print a traceback.
@@ -18,6 +19,7 @@ it; only genuine bugs print a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
 import sys
 from typing import Callable
@@ -27,6 +29,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from cfjax.data import canonical_name
+from cfjax.data.paths import ALLOW_MODIFIED_ENV
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 SHORTHANDS = ("dataset", "model", "seed", "data_dir", "chunk_size")
@@ -43,15 +46,25 @@ flags.DEFINE_integer("chunk_size", None, "Models per compiled engine call (defau
 flags.DEFINE_string("output_dir", None, "Results directory (default: "
                     "results/<runner>/<dataset>-<model>-<preset>).")
 flags.DEFINE_bool("verbose", False, "Print tracebacks of errors instead of one line.")
+flags.DEFINE_bool("allow_modified_data", False, "Load dataset files whose SHA-256 differs from "
+                  "the published one (a warning instead of an error), for deliberate edits.")
 FLAGS = flags.FLAGS
 
 USER_ERRORS = (ValueError, OSError)  # and their subclasses DatasetError, MissingHookError
 
 
 def define_config(name: str) -> None:
-  """Defines --config (default experiments/configs/<name>.py) so --config.<field>= works."""
-  config_flags.DEFINE_config_file("config", str(CONFIG_DIR / f"{name}.py"),
-                                  f"The {name} config; override fields with --config.<field>=.")
+  """Defines --config (default experiments/configs/<name>.py) so --config.<field>= works.
+
+  ml_collections reads the --config.* overrides of sys.argv as it defines the flag, so a bad
+  override fails here: one line, not a traceback."""
+  try:
+    config_flags.DEFINE_config_file(
+        "config", str(CONFIG_DIR / f"{name}.py"),
+        f"The {name} config; override fields with --config.<field>=.")
+  except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as error:
+    sys.exit(f"{name}: bad flag: {str(error).strip() or repr(error)} is not a setting of "
+             f"{name} (see experiments/configs/{name}.py)")
 
 
 def _set(config: ml_collections.ConfigDict, path: str, value) -> None:
@@ -103,12 +116,16 @@ def _parse(argv: list[str]) -> list[str]:
 
 
 def main(name: str, run: Callable[[ml_collections.ConfigDict, str], object]) -> None:
-  """Parses the flags, loads the config, calls `run(config, output_dir)`, prints table.md."""
+  """Defines the runner's --config, parses the flags, loads the config, calls
+  `run(config, output_dir)` and prints table.md and where it wrote."""
+  define_config(name)
 
   def entry(argv):
     if len(argv) > 1:
       sys.exit(f"{name}: unexpected arguments {argv[1:]}; pass settings as --flags")
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.allow_modified_data:
+      os.environ[ALLOW_MODIFIED_ENV] = "1"
     try:
       config = load_config(name)
       run(config, config.output_dir)

@@ -12,5 +12,4 @@ from cfjax.papers import lcer
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("lcer_sweep")
   cli.main("lcer_sweep", lcer.run_sweep)

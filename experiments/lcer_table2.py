@@ -10,5 +10,4 @@ from cfjax.papers import lcer
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("lcer_table2")
   cli.main("lcer_table2", lcer.run_table2)

@@ -11,5 +11,4 @@ from cfjax.papers import lcer
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("lcer_table3")
   cli.main("lcer_table3", lcer.run_table3)

@@ -9,5 +9,4 @@ from cfjax.papers import retrain_verify
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("retrain_verify")
   cli.main("retrain_verify", retrain_verify.run)

@@ -10,5 +10,4 @@ from cfjax.papers import yao
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("table2")
   cli.main("table2", yao.run_table2)

@@ -10,5 +10,4 @@ from cfjax.papers import yao
 from experiments import cli
 
 if __name__ == "__main__":
-  cli.define_config("table3")
   cli.main("table3", yao.run_table3)

@@ -72,3 +72,15 @@ def test_found_means_a_non_empty_set_that_did_not_fail():
   assert not Explanation(0, 1, ()).found
   assert not Explanation(0, 1, (2,), extra={"failed": True}).found
   assert ExplanationRecord is Explanation
+
+
+def test_saved_records_reload_and_damage_is_noticed(tmp_path):
+  from cfjax.records import load_records, save_records
+  from cfjax.util import DamagedFileWarning
+  records = [Explanation(1, 2, (3, 4), method="m"), Explanation(5, 6, ())]
+  save_records(tmp_path / "r.jsonl", records)
+  assert load_records(tmp_path / "r.jsonl") == records
+  text = (tmp_path / "r.jsonl").read_text()
+  (tmp_path / "r.jsonl").write_text(text.splitlines()[0] + "\n")  # cut at a line boundary
+  with pytest.warns(DamagedFileWarning, match="r.jsonl is damaged"):
+    assert load_records(tmp_path / "r.jsonl") is None

@@ -8,6 +8,31 @@ import functools
 import numpy as np
 
 
+class DuplicateRowsError(ValueError):
+  """Two rows of an `Interactions` hold the same (user, item) pair.
+
+  Attributes:
+    rows: (first row, a later row) of the first repeated pair.
+  """
+
+  def __init__(self, message: str, rows: tuple[int, int]):
+    super().__init__(message)
+    self.rows = rows
+
+
+def duplicate_rows(user: np.ndarray, item: np.ndarray) -> tuple[int, int] | None:
+  """(first row, a later row) of the first (user, item) pair that appears twice, or None."""
+  key = np.asarray(user, np.int64) * (int(np.max(item, initial=0)) + 1) + np.asarray(item,
+                                                                                     np.int64)
+  order = np.argsort(key, kind="stable")
+  repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
+  if not repeated.size:
+    return None
+  pairs = np.stack([order[repeated], order[repeated + 1]], axis=1)
+  first, second = pairs[np.argmin(pairs[:, 1])]
+  return int(first), int(second)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Interactions:
   """User-item interactions with dense 0-based ids, held as host numpy arrays.
@@ -45,6 +70,17 @@ class Interactions:
       raise ValueError(f"user ids must lie in [0, {self.num_users}); re-index the users densely")
     if n and (self.item.min() < 0 or self.item.max() >= self.num_items):
       raise ValueError(f"item ids must lie in [0, {self.num_items}); re-index the items densely")
+    if n and not np.isfinite(self.rating).all():
+      row = int(np.argmax(~np.isfinite(self.rating)))
+      raise ValueError(f"rating of row {row} is {self.rating[row]}; ratings must be finite "
+                       "numbers (drop or fill that row)")
+    duplicate = duplicate_rows(self.user, self.item)
+    if duplicate is not None:
+      first, second = duplicate
+      raise DuplicateRowsError(
+          f"rows {first} and {second} both hold user {self.user[first]} and item "
+          f"{self.item[first]}; each (user, item) pair may appear once (a deletion removes one "
+          "row): delete or aggregate the duplicates", duplicate)
 
   @classmethod
   def from_dense(cls, rows, *, name: str = "interactions",

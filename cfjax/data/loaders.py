@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 import pathlib
 from typing import Callable
 
@@ -12,7 +13,7 @@ import numpy as np
 from cfjax.data import paths
 from cfjax.data.accent_ids import match_accent_to_ml100k
 from cfjax.data.errors import DatasetError
-from cfjax.data.interactions import Interactions
+from cfjax.data.interactions import DuplicateRowsError, Interactions
 from cfjax.data.parsing import FLOAT, INT, STR, read_delimited, read_id_title, read_lines
 from cfjax.data.synthetic import make_synthetic
 
@@ -67,25 +68,59 @@ class DatasetSpec:
   how_to_get: str = ""
 
 
+RATING_SCALE = (1.0, 5.0)  # every registered dataset rates 1..5 stars
+
+
 def _dense(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """(sorted unique raw ids, int32 dense index of each row)."""
   ids, index = np.unique(raw, return_inverse=True)
   return ids, index.astype(np.int32).reshape(-1)
 
 
-def _interactions(name: str, user_raw: np.ndarray, item_raw: np.ndarray, rating: np.ndarray,
-                  timestamp: np.ndarray | None = None,
-                  titles: Callable[[np.ndarray], tuple[str, ...] | None] | None = None
-                  ) -> Interactions:
-  """Builds an `Interactions` with users/items re-indexed densely by sorted raw id, rows kept."""
+def check_rows(path: pathlib.Path, user_raw: np.ndarray, item_raw: np.ndarray,
+               rating: np.ndarray, *, first_line: int = 1,
+               rating_scale: tuple[float, float] | None = RATING_SCALE) -> None:
+  """One-line `DatasetError`s, naming the file and line, for rows that would load wrong.
+
+  Checks: integer ids are not negative; ratings lie in `rating_scale`. (Duplicate (user,
+  item) pairs are refused by `Interactions` itself; `_interactions` names their lines.)
+  """
+  line = lambda row: int(row) + first_line
+  for name, raw in (("user", user_raw), ("item", item_raw)):
+    if np.issubdtype(raw.dtype, np.integer) and raw.size and raw.min() < 0:
+      row = int(np.argmax(raw < 0))
+      raise DatasetError(f"{path}: line {line(row)}: {name} id {raw[row]} is negative; ids "
+                         "are positive in this dataset: fix or delete that line")
+  if rating_scale is not None:
+    low, high = rating_scale
+    outside = (rating < low) | (rating > high)
+    if outside.any():
+      row = int(np.argmax(outside))
+      raise DatasetError(f"{path}: line {line(row)}: rating {rating[row]:g} lies outside "
+                         f"[{low:g}, {high:g}], this dataset's scale: fix or delete that line")
+
+
+def _interactions(name: str, path: pathlib.Path, user_raw: np.ndarray, item_raw: np.ndarray,
+                  rating: np.ndarray, timestamp: np.ndarray | None = None,
+                  titles: Callable[[np.ndarray], tuple[str, ...] | None] | None = None, *,
+                  first_line: int = 1) -> Interactions:
+  """Builds an `Interactions` with users/items re-indexed densely by sorted raw id, rows kept,
+  after `check_rows`."""
+  check_rows(path, user_raw, item_raw, rating, first_line=first_line)
   user_ids, user = _dense(user_raw)
   item_ids, item = _dense(item_raw)
-  return Interactions(
-      user=user, item=item, rating=np.asarray(rating, dtype=np.float32),
-      num_users=len(user_ids), num_items=len(item_ids),
-      timestamp=None if timestamp is None else np.asarray(timestamp, dtype=np.int64),
-      user_ids=user_ids, item_ids=item_ids,
-      item_titles=None if titles is None else titles(item_ids), name=name)
+  try:
+    return Interactions(
+        user=user, item=item, rating=np.asarray(rating, dtype=np.float32),
+        num_users=len(user_ids), num_items=len(item_ids),
+        timestamp=None if timestamp is None else np.asarray(timestamp, dtype=np.int64),
+        user_ids=user_ids, item_ids=item_ids,
+        item_titles=None if titles is None else titles(item_ids), name=name)
+  except DuplicateRowsError as error:
+    first, second = error.rows
+    raise DatasetError(f"{path}: lines {first + first_line} and {second + first_line} both "
+                       f"hold user {user_raw[first]} and item {item_raw[first]}; each pair may "
+                       "appear once: delete or aggregate the duplicates") from None
 
 
 _UIRT = (("user", INT), ("item", INT), ("rating", FLOAT), ("timestamp", INT))
@@ -95,8 +130,9 @@ def _read_ml100k(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
   del root
   cols = read_delimited(folder / "u.data", sep="\t", columns=_UIRT)
   titles = read_id_title(folder / "u.item", sep="|", encoding="latin-1", min_fields=2)
-  return _interactions("movielens-100k", cols["user"], cols["item"], cols["rating"],
-                       cols["timestamp"], lambda ids: tuple(titles.get(int(i), "") for i in ids))
+  return _interactions("movielens-100k", folder / "u.data", cols["user"], cols["item"],
+                       cols["rating"], cols["timestamp"],
+                       lambda ids: tuple(titles.get(int(i), "") for i in ids))
 
 
 def _accent_titles(root: pathlib.Path, cols: dict[str, np.ndarray]):
@@ -115,8 +151,8 @@ def _accent_titles(root: pathlib.Path, cols: dict[str, np.ndarray]):
 
 def _read_accent(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
   cols = read_delimited(folder / "movielens_train.tsv", sep="\t", columns=_UIRT)
-  return _interactions("accent-ml100k", cols["user"], cols["item"], cols["rating"],
-                       cols["timestamp"], _accent_titles(root, cols))
+  return _interactions("accent-ml100k", folder / "movielens_train.tsv", cols["user"],
+                       cols["item"], cols["rating"], cols["timestamp"], _accent_titles(root, cols))
 
 
 def _ml1m_titles(folder: pathlib.Path) -> dict[int, str] | None:
@@ -150,9 +186,9 @@ def _read_ml1m(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
                         header=("user_id", "item_idx", "rating"),
                         columns=(("user", INT), ("item", INT), ("rating", FLOAT)))
   titles = _ml1m_titles(folder)
-  return _interactions("ml-1m", cols["user"], cols["item"], cols["rating"], None,
-                       None if titles is None else
-                       lambda ids: tuple(titles.get(int(i), "") for i in ids))
+  return _interactions("ml-1m", folder / "ratings_uir.csv", cols["user"], cols["item"],
+                       cols["rating"], None, None if titles is None else
+                       lambda ids: tuple(titles.get(int(i), "") for i in ids), first_line=2)
 
 
 def _read_amazon(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
@@ -160,15 +196,16 @@ def _read_amazon(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
   cols = read_delimited(folder / "rating.txt", sep=",",
                         columns=(("user", STR), ("item", STR), ("rating", FLOAT),
                                  ("timestamp", INT)))
-  return _interactions("amazon-digital-music", cols["user"], cols["item"], cols["rating"],
-                       cols["timestamp"])
+  return _interactions("amazon-digital-music", folder / "rating.txt", cols["user"],
+                       cols["item"], cols["rating"], cols["timestamp"])
 
 
 def _read_netflix(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
   del root
   cols = read_delimited(folder / "data_small.csv", sep=",",
                         columns=(("user", STR), ("item", STR), ("rating", FLOAT)))
-  return _interactions("netflix-small", cols["user"], cols["item"], cols["rating"])
+  return _interactions("netflix-small", folder / "data_small.csv", cols["user"], cols["item"],
+                       cols["rating"])
 
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -247,8 +284,33 @@ def _ensure_files(spec: DatasetSpec, folder: pathlib.Path, download: bool | None
       f"{paths.DATA_DIR_ENV} (or --data_dir) to a folder that has {spec.folder}/ ({reason})")
 
 
+def check_checksums(spec: DatasetSpec, folder: pathlib.Path,
+                    allow_modified: bool | None = None) -> None:
+  """Compares every file of known SHA-256 with it: a mismatch (a modified or truncated file)
+  is a one-line `DatasetError` naming the file, or a warning when modified data are allowed
+  (`allow_modified`, or CFJAX_ALLOW_MODIFIED_DATA=1)."""
+  for file, expected in spec.files.items():
+    if expected is None:
+      continue
+    got = paths.file_sha256(folder / file)
+    if got == expected:
+      continue
+    message = (f"{folder / file} has sha256 {got[:12]}..., not the known {expected[:12]}... of "
+               f"{spec.name} (modified or truncated)")
+    if not paths.modified_data_allowed(allow_modified):
+      raise DatasetError(f"{message}; restore the original file, or allow edited data with "
+                         f"allow_modified_data=True (--allow_modified_data, "
+                         f"{paths.ALLOW_MODIFIED_ENV}=1)")
+    warnings.warn(f"{message}; loading it anyway because modified data are allowed",
+                  ModifiedDataWarning, stacklevel=3)
+
+
+class ModifiedDataWarning(UserWarning):
+  """A dataset file differs from the published one and was loaded on purpose."""
+
+
 def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool | None = None,
-         **kwargs) -> Interactions:
+         allow_modified_data: bool | None = None, **kwargs) -> Interactions:
   """Loads a dataset by name.
 
   Args:
@@ -256,6 +318,8 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
     data_dir: root folder holding one sub-folder per dataset; see `data_dir()` for the default.
     download: allow fetching missing files (SHA-256 checked). None: allowed unless the
       environment variable CFJAX_NO_DOWNLOAD=1.
+    allow_modified_data: load files whose SHA-256 differs from the published one (with a
+      warning) instead of refusing them. None: the CFJAX_ALLOW_MODIFIED_DATA variable.
     **kwargs: only for "synthetic": forwarded to `make_synthetic`.
 
   Returns:
@@ -263,7 +327,8 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
     in `user_ids`/`item_ids`, rows in file order and `name` set to the canonical name.
 
   Raises:
-    DatasetError: unknown name, missing files that could not be fetched, or a malformed file.
+    DatasetError: unknown name, missing files that could not be fetched, a file that is not
+      the published one (checksum), or a malformed file (naming the line).
   """
   canonical = canonical_name(name)
   if canonical == SYNTHETIC:
@@ -275,4 +340,5 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
   root = paths.data_dir(data_dir)
   folder = root / spec.folder
   _ensure_files(spec, folder, download)
+  check_checksums(spec, folder, allow_modified_data)
   return spec.read(folder, root)

@@ -45,13 +45,13 @@ def _convert(values: np.ndarray, kind: str, name: str, path: pathlib.Path,
   bad = ~np.isfinite(numbers)
   what = "a finite number"
   if kind == INT:
-    bad |= numbers != np.round(numbers)
-    what = "an integer"
+    bad |= (numbers != np.round(numbers)) | (np.abs(numbers) >= 2.0 ** 53)
+    what = "an integer below 2^53 (larger ids cannot be told apart exactly)"
   if bad.any():
     row = int(np.argmax(bad))
     raise DatasetError(f"{path}: line {row + first_line}: {name} {values[row]!r} is not {what}")
   if kind == INT:
-    # Exact for integers up to 2**53 (timestamps and ids are far smaller).
+    # Exact below 2**53 (checked above): two long ids never merge into one.
     return numbers.astype(np.int64)
   return numbers
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -13,6 +14,7 @@ import zipfile
 
 DATA_DIR_ENV = "CFJAX_DATA_DIR"
 NO_DOWNLOAD_ENV = "CFJAX_NO_DOWNLOAD"
+ALLOW_MODIFIED_ENV = "CFJAX_ALLOW_MODIFIED_DATA"
 DEFAULT_DATA_DIR = pathlib.Path("~/.cache/cfjax")
 DOWNLOAD_TIMEOUT_S = 5.0
 
@@ -37,12 +39,38 @@ def download_enabled(download: bool | None = None) -> bool:
   """Whether missing files may be fetched: `download` if given, else not `CFJAX_NO_DOWNLOAD`."""
   if download is not None:
     return bool(download)
-  return os.environ.get(NO_DOWNLOAD_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+  return not _truthy(os.environ.get(NO_DOWNLOAD_ENV))
 
 
 def sha256_of(data: bytes) -> str:
   """Hex SHA-256 of a byte string."""
   return hashlib.sha256(data).hexdigest()
+
+
+def _truthy(value: str | None) -> bool:
+  return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def modified_data_allowed(allow: bool | None = None) -> bool:
+  """Whether files whose checksum differs from the known one may be loaded (with a warning):
+  `allow` if given, else the CFJAX_ALLOW_MODIFIED_DATA environment variable."""
+  return bool(allow) if allow is not None else _truthy(os.environ.get(ALLOW_MODIFIED_ENV))
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+  del size, mtime_ns  # part of the cache key: a changed file is hashed again
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def file_sha256(path: pathlib.Path) -> str:
+  """Hex SHA-256 of a file's bytes (cached per path, size and modification time)."""
+  stat = path.stat()
+  return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def fetch(url: str, timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:

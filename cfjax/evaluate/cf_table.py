@@ -216,7 +216,25 @@ def table(verified_by_k: Mapping[int, Sequence[VerifiedRecord]], users: Sequence
                      "users": summary["users"], "found": summary["found"],
                      "successes": summary["successes"],
                      **({"ci95": summary["cf_percentage_ci"]} if index == 0 else {})})
-  return {"rows": rows, "comparisons": tests, "users": len(users), "counting": COUNTING}
+  return {"rows": rows, "comparisons": tests, "users": len(users), "counting": COUNTING,
+          "warnings": noise_warnings(rows)}
+
+
+def noise_warnings(rows: Sequence[dict]) -> list[str]:
+  """A line for each (method, k) whose noise floor (noise_<method>: the control retrain lets
+  the replacement overtake with nothing deleted) lies within the method's 95% interval."""
+  cf = {(r["method"], r["k"]): r for r in rows if r["metric"] == "cf_percentage"}
+  lines = []
+  for (method, k), row in cf.items():
+    noise = cf.get((noise_name(method), k))
+    if noise is None or noise["ours"] is None or not row.get("ci95"):
+      continue
+    low, high = row["ci95"]
+    if low <= noise["ours"] <= high:
+      lines.append(f"warning: at k={k} the noise floor of {method} ({noise['ours']:.1f}%, "
+                   f"nothing deleted) lies within its 95% interval ({low:.1f}-{high:.1f}%): "
+                   "this protocol cannot tell it from deleting nothing")
+  return lines
 
 
 def markdown(result: dict) -> str:
@@ -237,7 +255,9 @@ def markdown(result: dict) -> str:
   tests = [[k, t["a"], t["b"], t["only_a"], t["only_b"], t["mcnemar_p"], t["mcnemar_test"],
             t["size_pairs"], t["size_t"], t["size_p"]]
            for k, ts in result["comparisons"].items() for t in ts]
-  return (markdown_table(header, body) + "\nMcNemar (two-sided p; only_a/only_b: discordant "
-          "users) and one-sided paired t-test on CF sizes where both succeed (a smaller):\n\n"
+  warnings = "".join(f"\n{line}\n" for line in result.get("warnings", []))
+  return (markdown_table(header, body) + warnings + "\nMcNemar (two-sided p; only_a/only_b: "
+          "discordant users) and one-sided paired t-test on CF sizes where both succeed (a "
+          "smaller):\n\n"
           + markdown_table(["k", "a", "b", "only a", "only b", "McNemar p", "test", "pairs",
                             "t", "t-test p"], tests))

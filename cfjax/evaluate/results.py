@@ -11,28 +11,41 @@ A finished results directory holds:
   table.json           the same numbers as JSON; written LAST, so it marks a finished run
 
 A rerun with the same config finds the finished results (`ResultsDir.finished`) instead of
-recomputing them; a different config, other data or other library code does not.
+recomputing them; a different config, other data or other library code does not. A run holds
+the directory's lock (`ResultsDir.locked`) while it works: a second run into the same
+directory stops at once, naming the first one, instead of mixing its files with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import pathlib
 import platform
 import shutil
-from typing import Any, Sequence
+import socket
+import sys
+import time
+from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
 import pandas as pd
 
+from cfjax.evaluate.verify import noise_floor_warnings
 from cfjax.records import VerifiedRecord, jsonl_text
 from cfjax.util import atomic_write_text, code_version, jsonable, to_json, write_json
 
 # config.json keys that a rerun may change without changing the experiment.
 VOLATILE_KEYS = ("timings", "metrics")
+LOCK_FILE = ".cfjax-lock"
+
+
+class DirectoryBusyError(ValueError):
+  """Another run holds the results directory (the message names it)."""
 
 
 def environment_info() -> dict:
@@ -68,6 +81,42 @@ class ResultsDir:
 
   def __init__(self, path: str | os.PathLike):
     object.__setattr__(self, "path", pathlib.Path(path))
+
+  @contextlib.contextmanager
+  def locked(self) -> Iterator["ResultsDir"]:
+    """Holds this directory's lock for a run; a second holder fails at once.
+
+    The lock is an exclusive `flock` on `<dir>/.cfjax-lock`, which names the holder (pid,
+    host, start time, command); the operating system releases it when the process ends, so
+    a killed run never leaves a stale lock behind. A directory this call created and the
+    run left empty (e.g. it stopped on a bad setting) is removed again.
+
+    Raises:
+      DirectoryBusyError: if another run (or another `locked()` of this one) holds it.
+      OSError: if the directory cannot be created (e.g. the path is a file).
+    """
+    created = not self.path.exists()
+    self.path.mkdir(parents=True, exist_ok=True)
+    handle = open(self.path / LOCK_FILE, "a+", encoding="utf-8")
+    try:
+      try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise DirectoryBusyError(f"{self.path} is in use by another run ({holder}); wait for "
+                                 "it to finish or pass another --output_dir") from None
+      handle.seek(0)
+      handle.truncate()
+      handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started "
+                   f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:200]}")
+      handle.flush()
+      yield self
+    finally:
+      if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
+        (self.path / LOCK_FILE).unlink()
+        self.path.rmdir()
+      handle.close()  # releases the flock
 
   def finished(self, config: dict) -> dict | None:
     """table.json of a finished run in this directory made with the same config, else None."""
@@ -147,7 +196,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def validity_markdown(summaries: dict[str, dict], ks: Sequence[int],
                       labels: dict[str, str] | None = None) -> str:
   """Methods side by side: users, records, validity@K (Yao et al., eq. 2) with Wilson 95%
-  intervals, and mean ranks.
+  intervals, and mean ranks; below the table, a warning line for every K where the noise
+  floor ("none") lies within a method's interval (`noise_floor_warnings`).
 
   Args:
     summaries: method -> `cfjax.evaluate.summarize` output.
@@ -167,4 +217,5 @@ def validity_markdown(summaries: dict[str, dict], ks: Sequence[int],
            ["mean new rank"] + column("mean_new_rank")]
   if any(s["cf_percentage"] is not None for s in summaries.values()):
     rows.append(["CF percentage"] + column("cf_percentage"))
-  return markdown_table(header, rows)
+  warnings = noise_floor_warnings(summaries, ks)
+  return markdown_table(header, rows) + "".join(f"\n{line}\n" for line in warnings)

@@ -19,6 +19,8 @@ from cfjax.models.base import Recommender
 from cfjax.records import Explanation, VerifiedRecord
 from cfjax.train import TrainState
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
+from cfjax.util import check_int
+from cfjax.train.health import check_scores
 
 
 def _deleted_rows(record: Explanation, train: Interactions, index: int) -> tuple[int, ...]:
@@ -69,13 +71,19 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
     One `VerifiedRecord` per record, in order.
 
   Raises:
-    ValueError: on an invalid record (the message names the record) or K.
+    ValueError: on an invalid record (the message names the record), K or steps < 1.
+    DivergedError: if retraining gave non-finite or exploding scores.
   """
   records = list(records)
+  for n, record in enumerate(records):
+    if not isinstance(record, Explanation):
+      raise ValueError(f"record {n} is a {type(record).__name__}, not a cfjax Explanation; "
+                       "pass the records explainers return")
   if not records:
     return []
+  check_int(steps, "steps", minimum=1)  # 0 steps would judge the init, not a retrained model
   for k in ks:
-    if not 1 <= k <= train.num_items:
+    if not 1 <= check_int(k, "K") <= train.num_items:
       raise ValueError(f"K={k} must lie in [1, {train.num_items}]; pass smaller ks")
   deletions = [(r.user, _deleted_rows(r, train, n)) for n, r in enumerate(records)]
   controls = [(r.user, ()) for r in records]  # per user: nothing deleted, same seeds
@@ -87,6 +95,7 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
   users = np.asarray([r.user for r in records], dtype=np.int32)
   distinct, position = np.unique(users, return_inverse=True)
   unretrained = rank.scores_of(model, original.params, distinct)[position.ravel()]
+  check_scores(scores, unretrained, what=f"verification ({protocol}, {steps} steps)")
   seen = rank.seen_rows(train, users)
   items = np.asarray([r.item for r in records])
   new_rank, base_rank, unretrained_rank = (
@@ -154,3 +163,32 @@ def summarize_by_method(verified: Sequence[VerifiedRecord],
   """`summarize` per explanation method, in order of first appearance."""
   methods = dict.fromkeys(v.explanation.method for v in verified)
   return {m: summarize([v for v in verified if v.explanation.method == m], ks) for m in methods}
+
+
+CONTROLS = ("none", "random")
+
+
+def noise_floor_warnings(summaries: dict[str, dict], ks: Sequence[int],
+                         noise: str = "none") -> list[str]:
+  """One line per K at which the noise floor (`noise`: nothing deleted, same protocol) lies
+  within the 95% interval of some method's validity: the protocol cannot tell those methods
+  from deleting nothing there. Empty without a `noise` row.
+
+  Args:
+    summaries: method -> `summarize` output (with "validity" and "validity_ci").
+    ks: the K to check.
+    noise: the method name of the noise floor.
+  """
+  if noise not in summaries:
+    return []
+  lines = []
+  for k in ks:
+    floor = summaries[noise]["validity"][k]
+    swamped = [m for m, s in summaries.items() if m not in CONTROLS and floor is not None
+               and s["validity_ci"][k][0] is not None
+               and s["validity_ci"][k][0] <= floor <= s["validity_ci"][k][1]]
+    if swamped:
+      lines.append(f"warning: at K={k} the noise floor ({100 * floor:.0f}%, nothing deleted) "
+                   f"lies within the 95% interval of {', '.join(swamped)}: this protocol "
+                   "cannot tell them from deleting nothing")
+  return lines

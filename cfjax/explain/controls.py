@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.util import check_int
 from cfjax.records import Explanation
 
 
@@ -32,6 +33,9 @@ class RandomPlacebo:
   seed: int | tuple[int, ...] = 0
   name: str = "random"
   requires: ClassVar[tuple[str, ...]] = ()
+
+  def __post_init__(self):
+    check_int(self.e, "random: e", minimum=1)
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records: `e` history items drawn without replacement (Yao et al.'s placebo size)."""

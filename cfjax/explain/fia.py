@@ -28,6 +28,7 @@ from cfjax.data.interactions import padded_histories
 from cfjax.explain.base import ExplainContext, Targets, register
 from cfjax.influence import related_influences
 from cfjax.models.base import Recommender
+from cfjax.util import check_int, check_number
 from cfjax.records import Explanation
 from cfjax.types import Params
 
@@ -218,6 +219,12 @@ class InfluenceSelection:
   item_width: int | None = None
   requires = ("row_losses", "related_rows")
 
+  def __post_init__(self):
+    if check_int(self.k, f"{self.name}: k") < 2:
+      raise ValueError(f"{self.name}: k={self.k} leaves no candidate replacement; pass k >= 2")
+    check_number(self.damping, f"{self.name}: damping", minimum=0)
+    check_int(self.chunk_size, f"{self.name}: chunk_size", minimum=1)
+
   def top_k_influence(self, ctx: ExplainContext, targets: Targets) -> TopKInfluence:
     """The shared influence computation, cached on `ctx` by users and settings."""
     key = ("fia_top_k", targets.users.tobytes(), int(self.k), float(self.damping),
@@ -239,8 +246,6 @@ class InfluenceSelection:
     """[B] records; extra holds k, the top-k and scores, predicted and initial gaps,
     predicted scores after removal, the influence ordering on rec's score, and
     seconds_per_pair (the shared influence computation / B, plus this rule's selection)."""
-    if int(self.k) < 2:
-      raise ValueError(f"k={self.k} leaves no candidate replacement; pass k >= 2")
     ctx.check_targets(targets)
     top1 = ctx.top_k(targets.users, 1)[0][:, 0]
     wrong = np.flatnonzero(top1 != targets.items)

@@ -22,6 +22,7 @@ import numpy as np
 from cfjax.data.interactions import padded_histories
 from cfjax.explain.base import ExplainContext, Targets, register
 from cfjax.influence import full_influences, related_influences
+from cfjax.util import check_int, check_number
 from cfjax.records import Explanation
 
 
@@ -90,6 +91,18 @@ class InfluenceFunction:
   item_width: int | None = None
   on_fail: str = "warn"
   name: str = "influence_function"
+
+  def __post_init__(self):
+    check_int(self.e, "influence_function: e", minimum=1)
+    check_number(self.damping, "influence_function: damping", minimum=0)
+    check_int(self.max_iters, "influence_function: max_iters", minimum=1)
+    check_number(self.tol, "influence_function: tol", minimum=0)
+    for name, value, choices in (("solver", self.solver, ("minres", "cg", "explicit", "lissa")),
+                                 ("subset", self.subset, (None, "target")),
+                                 ("hessian_rows", self.hessian_rows, ("all", "related")),
+                                 ("on_fail", self.on_fail, ("warn", "raise", "ignore"))):
+      if value not in choices:
+        raise ValueError(f"influence_function: {name}={value!r} is not one of {choices}")
 
   @property
   def requires(self) -> tuple[str, ...]:

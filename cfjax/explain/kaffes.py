@@ -38,6 +38,7 @@ import numpy as np
 from cfjax.explain.base import ExplainContext, Targets, register
 from cfjax.explain.lcer import dense_rows
 from cfjax.rank import rank_of_jnp
+from cfjax.util import check_int, check_number
 from cfjax.records import Explanation
 
 
@@ -137,6 +138,11 @@ class KaffesCE:
   length_weight: float = 0.5
   name: str = "kaffes"
   requires = ("score_rows",)
+
+  def __post_init__(self):
+    check_int(self.k, "kaffes: k", minimum=1)
+    check_int(self.max_expansions, "kaffes: max_expansions", minimum=1)
+    check_number(self.length_weight, "kaffes: length_weight", 0, 1)
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records (empty deleted_items: not found); extra holds the search's counts."""

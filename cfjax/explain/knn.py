@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.util import check_int
 from cfjax.records import Explanation
 
 
@@ -29,6 +30,9 @@ class Knn:
   e: int = 3
   name: str = "knn"
   requires: ClassVar[tuple[str, ...]] = ("item_embeddings",)
+
+  def __post_init__(self):
+    check_int(self.e, "knn: e", minimum=1)
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records; extra["cosine"] holds the chosen items' similarities, "seconds" the

@@ -37,6 +37,7 @@ import optax
 
 from cfjax.data.interactions import Interactions
 from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.util import check_int, check_number
 from cfjax.records import Explanation
 from cfjax.types import Array, Params, PRNGKey
 
@@ -362,6 +363,12 @@ class Lcer:
   chunk_size: int | None = None
   name: str = "lcer"
   requires = ("score_rows",)
+
+  def __post_init__(self):
+    check_int(self.k, "lcer: k", minimum=1)
+    check_int(self.steps, "lcer: steps", minimum=1)
+    check_number(self.lam, "lcer: lam", minimum=0)
+    check_number(self.alpha, "lcer: alpha", minimum=0)
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records; empty deleted_items when eq. (9) did not hold (not found)."""

@@ -1,4 +1,4 @@
-"""FIA and ACCENT adapted to amortised models as Wen et al. do (footnote 9): "loo_fia", "loo_accent".
+"""FIA and ACCENT for amortised models as Wen et al. adapt them (footnote 9): loo_fia, loo_accent.
 
 Influence functions need per-user parameters, which an amortised model does not have. Following
 Wen et al., footnote 9, the influence of an interacted item j on a score is approximated by the
@@ -30,6 +30,7 @@ import numpy as np
 
 from cfjax.explain.base import ExplainContext, Targets, register
 from cfjax.explain.lcer import dense_rows
+from cfjax.util import check_int
 from cfjax.records import Explanation
 
 
@@ -90,6 +91,11 @@ class LeaveOneOut:
   name: str = "loo_fia"
   k: int = 5
   requires = ("score_rows",)
+
+  def __post_init__(self):
+    if self.name not in ("loo_fia", "loo_accent"):
+      raise ValueError(f"LeaveOneOut name {self.name!r} must be 'loo_fia' or 'loo_accent'")
+    check_int(self.k, f"{self.name}: k", minimum=1)
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records; loo_accent's name its replacement, an empty set means not found."""

@@ -16,6 +16,7 @@ import numpy as np
 from cfjax.data.interactions import Interactions
 from cfjax.explain import surrogate as sg
 from cfjax.explain.base import ExplainContext, Targets, register
+from cfjax.util import check_int, check_number
 from cfjax.records import Explanation
 from cfjax.simulate import sampling
 
@@ -145,6 +146,14 @@ class SurrogateSearch:
   simulation_top_n: int = 20
   heldout_fraction: float = 0.2
   requires = ("row_losses", "user_embeddings", "item_embeddings")
+
+  def __post_init__(self):
+    if self.surrogate not in sg.SPECS:
+      raise ValueError(f"unknown surrogate {self.surrogate!r}; choose one of "
+                       f"{sorted(sg.SPECS)}")
+    check_int(self.e, f"{self.surrogate}: e", minimum=1)
+    check_int(self.max_candidates, f"{self.surrogate}: max_candidates", minimum=1)
+    check_number(self.heldout_fraction, f"{self.surrogate}: heldout_fraction", 0, 1)
 
   @property
   def name(self) -> str:

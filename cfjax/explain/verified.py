@@ -18,6 +18,7 @@ import numpy as np
 
 from cfjax import rank
 from cfjax.explain.base import ExplainContext, Targets, get_explainer, register
+from cfjax.util import check_int
 from cfjax.records import Explanation
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 
@@ -54,6 +55,10 @@ class VerifiedSearch:
   chunk_size: int | None = None
   name: str = "verified"
   requires = ("row_losses", "user_embeddings", "item_embeddings")
+
+  def __post_init__(self):
+    for name in ("e", "budget", "per_round", "k", "max_candidates"):
+      check_int(getattr(self, name), f"verified: {name}", minimum=1)
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records; extra: {"retrains", "found", "rank_in_search", "k",

@@ -34,8 +34,8 @@ from cfjax.evaluate import ResultsDir, cf_table, verified_rows, verify
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.papers import published
-from cfjax.papers.common import engine_chunk_size, run_config, trained_original
-from cfjax.records import Explanation, VerifiedRecord, read_jsonl, write_jsonl
+from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
+from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
 from cfjax.train import TrainSpec, steps_per_epoch
 from cfjax.util import timed, to_json
 
@@ -128,8 +128,8 @@ def run_ks(ks: Sequence[int], *, explain: Explain, verify_records: Verify, train
 
   In `work_dir` (which the caller keeps only for the same settings, `ResultsDir.work_dir`),
   each k's explanations are saved as they are made (explanations_k{k}.jsonl) and its verified
-  records after the call (verified_k{k}.jsonl), atomically; a rerun loads them instead of
-  recomputing.
+  records after the call (verified_k{k}.jsonl), atomically and with their SHA-256 beside them;
+  a rerun loads them instead of recomputing, and recomputes a file that was damaged.
 
   Args:
     ks: the candidate set sizes k.
@@ -148,17 +148,17 @@ def run_ks(ks: Sequence[int], *, explain: Explain, verify_records: Verify, train
   verified_by_k, timings, pending = {}, {"explain_s": {}}, {}
   for k in ks:
     done = work / f"verified_k{k}.jsonl"
-    if done.is_file():
-      verified_by_k[k] = read_jsonl(done, VerifiedRecord)
-      log(f"k={k}: loaded {len(verified_by_k[k])} verified records from {done}")
+    loaded = load_records(done, VerifiedRecord)
+    if loaded is not None:
+      verified_by_k[k] = loaded
+      log(f"k={k}: loaded {len(loaded)} verified records from {done}")
       continue
     explained = work / f"explanations_k{k}.jsonl"
     with timed() as watch:
-      if explained.is_file():
-        records = read_jsonl(explained)
-      else:
+      records = load_records(explained)
+      if records is None:
         records = [cf_table.with_k(r, k) for r in explain(k)]
-        write_jsonl(explained, records)
+        save_records(explained, records)
       by_method: dict[str, list[Explanation]] = {}
       for r in records:
         by_method.setdefault(r.method, []).append(r)
@@ -173,7 +173,7 @@ def run_ks(ks: Sequence[int], *, explain: Explain, verify_records: Verify, train
     for k, records in pending.items():
       verified_by_k[k] = verified[offset:offset + len(records)]
       offset += len(records)
-      write_jsonl(work / f"verified_k{k}.jsonl", verified_by_k[k])
+      save_records(work / f"verified_k{k}.jsonl", verified_by_k[k])
     timings.update(verify_s=watch.seconds, verified_records=len(union))
     log(f"verified {len(union)} records of k={list(pending)} in one call in "
         f"{watch.seconds:.1f}s")
@@ -188,6 +188,7 @@ def work_settings(record: dict) -> dict:
   return work
 
 
+@holds_workdir
 def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   """Runs (or resumes, or finds finished) ACCENT's Table 1 into `workdir`; returns table.json.
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
-import warnings
-from typing import Any
+from typing import Any, Callable
 
 import flax.serialization
 import jax
@@ -14,13 +14,27 @@ import jax
 from cfjax import util
 from cfjax.data import data_checksum
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate.results import provenance
+from cfjax.evaluate.results import ResultsDir, provenance
 from cfjax.models.base import Recommender
-from cfjax.train import (TrainSpec, TrainState, init_state, to_train_data, train_original,
-                         train_original_exact)
+from cfjax.train import (TrainSpec, TrainState, init_state, seed_keys, to_train_data,
+                         train_original, train_original_exact)
+from cfjax.train.health import check_training
 
 # Config fields that never change a result: where the results and the data live.
 LOCATION_KEYS = ("output_dir", "data_dir", "cache_dir")
+
+
+def holds_workdir(run: Callable) -> Callable:
+  """Decorates a pipeline `run(config, workdir, ...)` to hold `workdir`'s lock while it runs:
+  a second run into the same directory stops at once (`DirectoryBusyError`) instead of
+  mixing its files with the first's."""
+
+  @functools.wraps(run)
+  def locked_run(config, workdir, *args, **kwargs):
+    with ResultsDir(workdir).locked():
+      return run(config, workdir, *args, **kwargs)
+
+  return locked_run
 
 
 def settings_of(config: Any) -> dict:
@@ -44,9 +58,7 @@ def engine_chunk_size(chunk_size: int | None, batch_size: int | None) -> int:
   """Models per compiled engine call: the given value, else 1 for full-batch training on CPU
   (XLA:CPU's batched scatters are slower than a loop, docs/engine.md) and 64 otherwise."""
   if chunk_size is not None:
-    if int(chunk_size) < 1:
-      raise ValueError(f"chunk_size={chunk_size} must be >= 1; models per engine call")
-    return int(chunk_size)
+    return util.check_int(chunk_size, "chunk_size (models per engine call)", minimum=1)
   return 1 if batch_size is None and jax.default_backend() == "cpu" else 64
 
 
@@ -58,8 +70,10 @@ def trained_original(model: Recommender, train: Interactions, spec: TrainSpec, *
   The cache file is keyed by everything the trained state depends on: the model's name and
   hyperparameters, the data checksum, the spec, how it was trained (alone, or inside an
   engine chunk of `exact_chunk` models so paired retrains reproduce it bitwise) and the
-  library's source hash. A file that does not load (truncated, corrupt) is named in a warning
-  and retrained.
+  library's source hash. Its SHA-256 is kept beside it (`cfjax.util.save_checked`); a file
+  that does not match it or does not load (truncated, corrupt) is named in a warning and
+  retrained. A freshly trained original whose loss diverged stops the run
+  (`cfjax.train.health.check_training`).
 
   Args:
     model: the recommender.
@@ -70,31 +84,33 @@ def trained_original(model: Recommender, train: Interactions, spec: TrainSpec, *
 
   Returns:
     (the `TrainState`, {"seconds": training time (0 if loaded), "cache": path or None,
-    "loaded": whether it came from the cache}).
+    "loaded": whether it came from the cache, and, when trained now, the losses at init and
+    after training}).
   """
   key = {"model": model.name, "hparams": model.hparams, "data_sha256": data_checksum(train),
          "spec": dataclasses.asdict(spec), "exact_chunk": exact_chunk,
          "code": util.source_hash()}
   path = None if cache_dir is None else (
       pathlib.Path(cache_dir) / f"{model.name}-{util.digest(key)}.msgpack")
-  template = init_state(model, jax.random.PRNGKey(0))
-  if path is not None and path.is_file():
+  payload = None if path is None else util.load_checked(path)
+  if payload is not None:
     try:
-      state = flax.serialization.from_bytes(template, path.read_bytes())
+      state = flax.serialization.from_bytes(init_state(model, jax.random.PRNGKey(0)), payload)
       return state, {"seconds": 0.0, "cache": str(path), "loaded": True}
-    except Exception as error:  # noqa: BLE001 (msgpack raises many types on a corrupt file)
-      warnings.warn(f"{path} does not load ({type(error).__name__}); retraining the original "
-                    "and overwriting it", stacklevel=2)
+    except Exception as error:  # noqa: BLE001 (msgpack raises many types on bad bytes)
+      util.warn_damaged(path, error)
+  data = to_train_data(train)
   with util.timed() as watch:
     if exact_chunk is None:
-      state = train_original(model, to_train_data(train), seed=spec.seed, steps=spec.steps,
+      state = train_original(model, data, seed=spec.seed, steps=spec.steps,
                              batch_size=spec.batch_size)
     else:
-      state = train_original_exact(model, to_train_data(train), seed=spec.seed,
-                                   steps=spec.steps, batch_size=spec.batch_size,
-                                   chunk_size=exact_chunk)
+      state = train_original_exact(model, data, seed=spec.seed, steps=spec.steps,
+                                   batch_size=spec.batch_size, chunk_size=exact_chunk)
     state = jax.block_until_ready(state)
+  health = check_training(model, data, initial=model.init(seed_keys(spec.seed)[0]),
+                          trained=state.params, steps=spec.steps)
   if path is not None:
-    util.atomic_write_bytes(path, flax.serialization.to_bytes(state))
+    util.save_checked(path, flax.serialization.to_bytes(state))
   return state, {"seconds": watch.seconds, "cache": None if path is None else str(path),
-                 "loaded": False}
+                 "loaded": False, **health}

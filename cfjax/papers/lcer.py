@@ -34,7 +34,6 @@ import dataclasses
 import json
 import math
 import pathlib
-import warnings
 from typing import Callable, Sequence
 
 import flax.serialization
@@ -53,9 +52,9 @@ from cfjax.evaluate.results import ResultsDir, markdown_table
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer
 from cfjax.models.multvae import (MultVAE, TrainResult, fold_in_recommender, make_multvae,
                                   train_multvae)
-from cfjax.papers.common import run_config
+from cfjax.papers.common import holds_workdir, run_config
 from cfjax.papers.published import LCER_LAMBDA_ALPHA, LCER_TABLE1, LCER_TABLE2, LCER_TABLE3
-from cfjax.records import Explanation, read_jsonl, write_jsonl
+from cfjax.records import Explanation, load_records, read_jsonl, save_records
 
 # Table name -> explainer registry name.
 METHODS = {"fia": "loo_fia", "kaffes": "kaffes", "accent": "loo_accent", "lcer": "lcer"}
@@ -254,23 +253,23 @@ def trained_multvae(vae: MultVAE, split: VaeSplit, key: dict, *, seed: int, epoc
   """
   path = None if not cache_dir else (
       pathlib.Path(cache_dir) / f"multvae-{key['dataset']}-{util.digest(key)}.msgpack")
-  if path is not None and path.is_file():
+  payload = None if path is None else util.load_checked(path)
+  if payload is not None:
     try:
-      saved = flax.serialization.msgpack_restore(path.read_bytes())
+      saved = flax.serialization.msgpack_restore(payload)
       result = TrainResult(params=jax.tree.map(jnp.asarray, saved["params"]),
                            best_epoch=int(saved["best_epoch"]),
                            best_ndcg=float(saved["best_ndcg"]), val_ndcg=saved["val_ndcg"],
                            train_loss=saved["train_loss"], updates=int(saved["updates"]))
       return result, {"seconds": 0.0, "loaded": True, "cache": str(path)}
-    except Exception as error:  # noqa: BLE001 (msgpack raises many types on a corrupt file)
-      warnings.warn(f"{path} does not load ({type(error).__name__}); retraining Mult-VAE",
-                    stacklevel=2)
+    except Exception as error:  # noqa: BLE001 (msgpack raises many types on bad bytes)
+      util.warn_damaged(path, error)
   with util.timed() as watch:
     result = train_multvae(vae, split.train, split.val_tr, split.val_te,
                            key=jax.random.key(seed), epochs=epochs)
     jax.block_until_ready(result.params)
   if path is not None:
-    util.atomic_write_bytes(path, flax.serialization.msgpack_serialize(
+    util.save_checked(path, flax.serialization.msgpack_serialize(
         {"params": jax.tree.map(np.asarray, result.params), "best_epoch": result.best_epoch,
          "best_ndcg": result.best_ndcg, "val_ndcg": np.asarray(result.val_ndcg),
          "train_loss": np.asarray(result.train_loss), "updates": result.updates}))
@@ -455,14 +454,12 @@ def lcer_point(prep: Prepared, k: int, settings, *, cache_dir, table2_dir=None,
       f"lcer-{prep.key['train']['dataset']}-k{k}-lam{key['lam']:g}-alpha{key['alpha']:g}-"
       f"{util.digest(key)}.jsonl")
   targets, _ = prep.targets(k)
-  if path is not None and path.is_file():
-    try:
-      records = read_jsonl(path)
-    except ValueError:
-      records = []
-    if _same_pairs(records, targets):
+  if path is not None:
+    records = load_records(path)
+    if records is not None and _same_pairs(records, targets):
       return records, 0.0, "cache"
-    progress(f"{path} does not hold this run's pairs; recomputing it")
+    if records is not None:
+      progress(f"{path} does not hold this run's pairs; recomputing it")
   found = table2_records(prep, k, ["lcer"], settings, table2_dir)
   if "lcer" in found:
     records, seconds, source = found["lcer"], 0.0, "table2"
@@ -470,7 +467,7 @@ def lcer_point(prep: Prepared, k: int, settings, *, cache_dir, table2_dir=None,
     records, seconds = explain(prep, "lcer", k, settings)
     source = "computed"
   if path is not None:
-    write_jsonl(path, records)
+    save_records(path, records)
   return records, seconds, source
 
 
@@ -500,6 +497,7 @@ def _facts(prep: Prepared, timings: dict) -> dict:
 
 # --------------------------------------------------------------------------- Table 2
 
+@holds_workdir
 def run_table2(config, workdir, *, progress: Progress = print) -> dict:
   """Wen et al., Table 2: FIA, KaffesCE, ACCENT and LCER on Mult-VAE's top-K lists.
 
@@ -572,6 +570,7 @@ def _table2_dir(config, runner: str = "lcer_table2") -> str:
           or f"results/{runner}/{dataset_name(config.dataset)}-{config.preset}")
 
 
+@holds_workdir
 def run_table3(config, workdir, *, progress: Progress = print) -> dict:
   """Wen et al., Table 3: KaffesCE and ACCENT vs LCER when their lengths are close.
 
@@ -754,6 +753,7 @@ def plot_sweep(rows: Sequence[dict], output_dir, baselines: Sequence[dict] = (),
   return written
 
 
+@holds_workdir
 def run_sweep(config, workdir, *, progress: Progress = print) -> dict:
   """Wen et al., Figures 8-9: LCER's Val, Len, PS, PN and F_NS as lambda or alpha varies.
 

@@ -11,18 +11,31 @@ from __future__ import annotations
 import os
 
 from cfjax import data as cfdata
-from cfjax.evaluate import (ResultsDir, rmse, summarize_by_method, validity_markdown,
-                            verified_rows, verify)
+from cfjax.evaluate import (ResultsDir, noise_floor_warnings, rmse, summarize_by_method,
+                            validity_markdown, verified_rows, verify)
+from cfjax.evaluate.metrics import constant_rmse, fit_warnings
 from cfjax.explain import ExplainContext, get_explainer, top1_targets
 from cfjax.models import make_model
-from cfjax.papers.common import engine_chunk_size, run_config, trained_original
+from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
 from cfjax.train import TrainSpec
-from cfjax.util import timed
+from cfjax.util import check_int, check_number, timed
 
 KS = (1, 3, 5, 10)
+
+
+def check_config(config) -> None:
+  """One-line errors for impossible settings, before any data is loaded."""
+  for name in ("num_users", "steps", "deletion_size"):
+    check_int(config[name], name, minimum=1)
+  check_int(config.seed, "seed")
+  check_number(config.train_fraction, "train_fraction", minimum=0.01, maximum=0.99)
+  if config.learning_rate is not None:
+    check_number(config.learning_rate, "learning_rate", minimum=1e-12)
+  engine_chunk_size(config.chunk_size, None)
 LABELS = {"knn": "knn", "random": "random (placebo)", "none": "none (noise floor)"}
 
 
+@holds_workdir
 def run(config, workdir: str | os.PathLike) -> dict:
   """Runs (or finds finished) results of the study into `workdir`; returns table.json's dict.
 
@@ -31,6 +44,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
       train_fraction, num_users, steps, deletion_size, chunk_size).
     workdir: the results directory.
   """
+  check_config(config)
   results = ResultsDir(workdir)
   with timed() as total:
     full = cfdata.load(config.dataset, data_dir=config.data_dir)
@@ -38,7 +52,8 @@ def run(config, workdir: str | os.PathLike) -> dict:
     chunk_size = engine_chunk_size(config.chunk_size, None)
     train, test = cfdata.random_split(full, train_fraction=config.train_fraction,
                                       seed=config.seed)
-    model = make_model(config.model, train)
+    hparams = {} if config.learning_rate is None else {"learning_rate": config.learning_rate}
+    model = make_model(config.model, train, **hparams)
     record = run_config(config, full, model_hparams=model.hparams, ks=list(KS),
                         protocol="scratch", original_seed=config.seed,
                         verify_seeds=list(verify_seeds))
@@ -62,9 +77,13 @@ def run(config, workdir: str | os.PathLike) -> dict:
                         chunk_size=chunk_size)
     summaries = summarize_by_method(verified, KS)
     metrics = {"test_rmse": rmse(model, original.params, test),
+               "constant_rmse": constant_rmse(train, test),
                "retrained_models": len({(r.user, r.deleted_items) for r in records})}
-    table = {"methods": summaries, "ks": list(KS), **metrics}
-    markdown = validity_markdown(summaries, KS, LABELS)
+    warnings = (noise_floor_warnings(summaries, KS)
+                + fit_warnings(metrics["test_rmse"], metrics["constant_rmse"]))
+    table = {"methods": summaries, "ks": list(KS), **metrics, "warnings": warnings}
+    markdown = validity_markdown(summaries, KS, LABELS) + "".join(
+        f"\n{line}\n" for line in fit_warnings(metrics["test_rmse"], metrics["constant_rmse"]))
   record.update(metrics=metrics, timings={"train_original_s": training["seconds"],
                                           "verify_s": verifying.seconds,
                                           "total_s": total.seconds})

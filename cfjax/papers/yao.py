@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
+import logging
 import pathlib
+import shutil
 import time
 from typing import Any, Callable, Sequence
 
@@ -39,19 +40,24 @@ import numpy as np
 
 from cfjax import data as cfdata
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate import (ResultsDir, markdown_table, rmse, summarize_by_method,
-                            verified_rows, verify)
+from cfjax.evaluate import (ResultsDir, markdown_table, noise_floor_warnings, rmse,
+                            summarize_by_method, verified_rows, verify)
+from cfjax.evaluate.metrics import constant_rmse, fit_warnings
 from cfjax.explain import (ExplainContext, Targets, get_explainer, run_explainer,
                            top1_targets)
 from cfjax.explain import surrogate as sg
 from cfjax.explain.search import SurrogateSearch
 from cfjax.models import Recommender, make_model
 from cfjax.papers import published
-from cfjax.papers.common import data_info, engine_chunk_size, run_config, trained_original
+from cfjax.papers.common import (data_info, engine_chunk_size, holds_workdir, run_config,
+                                trained_original)
 from cfjax.records import Explanation
 from cfjax.simulate import SimulationConfig, plan_fingerprint, plan_simulation, simulate
+from cfjax.simulate.store import SimulationStore
 from cfjax.train import TrainSpec
-from cfjax.util import atomic_write_text, timed, write_json
+from cfjax.util import atomic_write_text, source_hash, timed, write_json
+
+logger = logging.getLogger(__name__)
 
 KS = (1, 3, 5)
 MODELS = ("mf", "ncf")
@@ -258,22 +264,27 @@ def simulation_config(s: Setup) -> SimulationConfig:
 
 
 def simulation_facts(s: Setup) -> dict:
-  """What a simulation store must have been made with, beyond its config: data and model."""
-  return {"data": data_info(s.full), "model": s.settings.name, "hparams": s.model.hparams}
+  """What a simulation store must have been made with, beyond its config: data, model and the
+  library's code (simulated outcomes made by other code are not reused)."""
+  return {"data": data_info(s.full), "model": s.settings.name, "hparams": s.model.hparams,
+          "code": source_hash()}
 
 
-def check_store(store_dir: str | os.PathLike, s: Setup) -> None:
-  """A one-line error if `store_dir` holds a simulation of other settings (before training)."""
-  manifest = pathlib.Path(store_dir) / "manifest.json"
-  if not manifest.is_file():
-    return
+def check_store(store_dir: str | os.PathLike, s: Setup, *, own: bool) -> None:
+  """Before training: a store of other settings or code in `store_dir` is rebuilt when it is
+  this run's own (`own`: inside the results directory it holds), else a one-line error."""
+  store = pathlib.Path(store_dir)
   config = simulation_config(s)
   fingerprint = plan_fingerprint(plan_simulation(s.train, s.train_users, config), config,
                                  simulation_facts(s))
-  if json.loads(manifest.read_text())["fingerprint"] != fingerprint:
-    raise ValueError(f"{store_dir} holds a simulation made with other settings (data, model, "
-                     "seed, users, subsets or steps); pass the settings it was made with, or "
-                     "another output directory")
+  if SimulationStore.matches(store, fingerprint) is not False:
+    return
+  if not own:
+    raise ValueError(f"{store} holds a simulation made with other settings or code (data, "
+                     "model, seed, users, subsets, steps, cfjax source); pass the settings it "
+                     "was made with, or simulate here (leave table3_dir empty)")
+  logger.warning("%s holds a simulation of other settings or code; rebuilding it", store)
+  shutil.rmtree(store)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -309,12 +320,14 @@ def surrogate_explainer(s: Setup, name: str, fit: sg.FitOptions,
 
 
 def prepare(s: Setup, *, store_dir: str | os.PathLike, cache_dir: str | os.PathLike | None,
-            progress: bool = True) -> Prepared:
+            own_store: bool = True, progress: bool = True) -> Prepared:
   """Trains the original, simulates (or resumes) Algorithm 2 and fits every surrogate.
 
   Args:
     s: the `Setup`.
     store_dir: the simulation store (resumed when it holds the same plan).
+    own_store: whether the store belongs to this run (rebuilt if made otherwise) or to another
+      finished run (an error if made otherwise).
     cache_dir: where trained originals are cached (None: not cached).
     progress: show the engine's progress bars.
 
@@ -322,7 +335,7 @@ def prepare(s: Setup, *, store_dir: str | os.PathLike, cache_dir: str | os.PathL
     The `Prepared` state; the surrogates are fitted on `ctx` (cached), so explainers built by
     `surrogate_explainer(s, name, prepared.fit)` reuse them.
   """
-  check_store(store_dir, s)
+  check_store(store_dir, s, own=own_store)
   c, seed = s.config, s.spec.seed
   timings = {}
   original, training = trained_original(s.model, s.train, s.spec, cache_dir=cache_dir,
@@ -437,7 +450,7 @@ def table3_markdown(table: dict, verify_budget: int) -> str:
                    ("-" if value is None else f"{value:g}%"))
     rows.append([LABELS.get(method, method)] + cells +
                 [fit_text(table["heldout"].get(method, {})), summary["users"]])
-  text = markdown_table(header, rows)
+  text = markdown_table(header, rows) + "".join(f"\n{line}\n" for line in table["warnings"])
   cost = table["verified_cost"]
   if cost:
     text += (f"\nverified: found a candidate that left the top-1 under the verification seed "
@@ -472,7 +485,11 @@ def table3_model(config, name: str, full: Interactions, model_dir: str | os.Path
               "paper_percent": published.yao_table3(name, s.dataset, m, k)}
              for m, summary in summaries.items() for k in KS]
     test_rmse = rmse(s.model, p.ctx.params, s.test)
+    baseline_rmse = constant_rmse(s.train, s.test)
     table = {"methods": summaries, "ks": list(KS), "cells": cells, "heldout": p.heldout,
+             "warnings": noise_floor_warnings(summaries, KS) + fit_warnings(test_rmse,
+                                                                           baseline_rmse),
+             "constant_rmse": baseline_rmse,
              "verified_cost": facts["verified_cost"], "test_rmse": test_rmse,
              "scale": s.record["scale"], "model": name, "dataset": s.dataset}
     markdown = table3_markdown(table, s.config["verify_budget"])
@@ -518,6 +535,7 @@ def write_summary(workdir: str | os.PathLike, table: dict, markdown: str) -> Non
   write_json(path / "table.json", table)
 
 
+@holds_workdir
 def run_table3(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   """Yao et al.'s Table 3 for every requested recommender, each into `workdir/<model>`.
 
@@ -627,6 +645,7 @@ def table3_store(config, name: str) -> pathlib.Path | None:
   return folder / "simulation"
 
 
+@holds_workdir
 def run_table2(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   """Yao et al.'s Table 2 for one recommender: seconds per explanation, both ways.
 
@@ -650,7 +669,7 @@ def run_table2(config, workdir: str | os.PathLike, *, progress: bool = True) -> 
     return done
   with timed() as total:
     p = prepare(s, store_dir=reused or results.path / "simulation",
-                cache_dir=config.cache_dir, progress=progress)
+                cache_dir=config.cache_dir, own_store=reused is None, progress=progress)
     methods, records = time_explainers(p)
   candidates = [r.extra["candidates"] for r in records if "candidates" in r.extra]
   scale = {"pairs": len(p.targets), "candidates_max": int(config.candidates),
@@ -695,6 +714,7 @@ def ablation_rows(tables: dict[str, dict]) -> list[list]:
   return rows
 
 
+@holds_workdir
 def run_ablations(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   """Yao et al.'s ablations (sec. 6.3): one Table 3 run per `config.variants` entry.
 

@@ -1,41 +1,58 @@
 """An append-only, interruption-safe store of simulated counterfactual outcomes.
 
 Layout of a store directory:
-  manifest.json        {"fingerprint", "config", "num_blocks", "blocks": {id: file}}
+  manifest.json        {"fingerprint", "config", "num_blocks",
+                        "blocks": {id: {"file": name, "sha256": digest}}}
   block_00000.npz ...  one shard per finished block of retrains
 
-A block's shard is written to a temporary file and renamed into place, THEN the manifest is
-rewritten the same way (write temp, os.replace: atomic on POSIX). Only blocks listed in the
-manifest count: a run killed after a shard's rename but before the manifest's leaves an
-orphan shard that the resumed run simply recomputes and overwrites. So a killed run resumes
-where it stopped, losing nothing and counting nothing twice.
+A block's shard is written under a private temporary name, fsynced and renamed into place,
+THEN the manifest is rewritten the same way (`cfjax.util.atomic_write_bytes`). Only blocks
+listed in the manifest count, and only while their bytes match the SHA-256 it records: a run
+killed after a shard's rename but before the manifest's leaves an orphan shard that the resumed
+run recomputes and overwrites; a truncated or altered shard is named in a warning and
+recomputed; an unreadable manifest is named and the store starts over. So a killed or damaged
+run resumes where it can, losing nothing valid and counting nothing twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import os
 import pathlib
-from typing import Any
+import warnings
 
 import numpy as np
+
+from cfjax.util import atomic_write_bytes, to_json
 
 MANIFEST = "manifest.json"
 
 
-def _atomic_write_bytes(path: pathlib.Path, payload: bytes) -> None:
-  temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-  with open(temporary, "wb") as f:
-    f.write(payload)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(temporary, path)
+class StoreDamagedWarning(UserWarning):
+  """A store file was unreadable or altered and is being rebuilt (the message names it)."""
 
 
 def shard_name(block: int) -> str:
   """The file name of block `block`'s shard."""
   return f"block_{block:05d}.npz"
+
+
+def _read_manifest(path: pathlib.Path) -> dict | None:
+  """The manifest, None if there is none, or {} (after a warning) if it is unreadable."""
+  try:
+    manifest = json.loads((path / MANIFEST).read_text())
+    if not isinstance(manifest, dict) or "fingerprint" not in manifest:
+      raise ValueError("not a store manifest")
+    return manifest
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as error:
+    warnings.warn(f"{path / MANIFEST} is unreadable ({error}); the simulation store starts "
+                  "over", StoreDamagedWarning, stacklevel=3)
+    return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,46 +72,70 @@ class SimulationStore:
   config: dict
   num_blocks: int
 
+  @staticmethod
+  def matches(path: str | os.PathLike, fingerprint: str) -> bool | None:
+    """Whether the store at `path` was made for `fingerprint` (None: no usable store there)."""
+    manifest = _read_manifest(pathlib.Path(path)) if pathlib.Path(path).is_dir() else None
+    return None if not manifest else manifest["fingerprint"] == fingerprint
+
   @classmethod
   def open(cls, path: str | os.PathLike, *, fingerprint: str, config: dict,
            num_blocks: int) -> "SimulationStore":
-    """Opens (or creates) a store; raises if it holds another plan's blocks."""
+    """Opens (or creates) a store; raises if it holds another plan's blocks.
+
+    Blocks whose shard is missing, unreadable or not the bytes the manifest recorded are
+    dropped from the manifest (with a warning naming them), so they are simulated again.
+    """
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    store = cls(path, fingerprint, json.loads(json.dumps(config)), int(num_blocks))
-    manifest = store._read_manifest()
-    if manifest is None:
+    store = cls(path, fingerprint, json.loads(to_json(config)), int(num_blocks))
+    manifest = _read_manifest(path)
+    if not manifest:
       store._write_manifest({})
-    elif manifest["fingerprint"] != fingerprint:
+      return store
+    if manifest["fingerprint"] != fingerprint:
       raise ValueError(f"{path} holds a simulation with another plan (fingerprint "
                        f"{manifest['fingerprint'][:12]} != {fingerprint[:12]}); pass a new "
                        "store directory or delete this one")
+    blocks = manifest.get("blocks", {})
+    intact = {block: entry for block, entry in blocks.items() if store._intact(block, entry)}
+    if len(intact) != len(blocks):
+      store._write_manifest(intact)
     return store
 
-  def _read_manifest(self) -> dict | None:
+  def _intact(self, block: str, entry) -> bool:
+    """Whether a listed block's shard exists with the recorded SHA-256 (else a warning)."""
+    file = self.path / (entry["file"] if isinstance(entry, dict) else str(entry))
     try:
-      return json.loads((self.path / MANIFEST).read_text())
-    except FileNotFoundError:
-      return None
+      ok = isinstance(entry, dict) and hashlib.sha256(file.read_bytes()).hexdigest() == \
+          entry.get("sha256")
+    except OSError:
+      ok = False
+    if not ok:
+      warnings.warn(f"{file} (block {block}) is missing, altered or from an older store "
+                    "format; simulating it again", StoreDamagedWarning, stacklevel=4)
+    return ok
 
-  def _write_manifest(self, blocks: dict[str, str]) -> None:
+  def _write_manifest(self, blocks: dict) -> None:
     manifest = {"fingerprint": self.fingerprint, "config": self.config,
                 "num_blocks": self.num_blocks, "blocks": dict(sorted(blocks.items()))}
-    _atomic_write_bytes(self.path / MANIFEST,
-                        (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(self.path / MANIFEST, to_json(manifest).encode())
+
+  def _blocks(self) -> dict:
+    return (_read_manifest(self.path) or {}).get("blocks", {})
 
   def finished_blocks(self) -> list[int]:
     """Ids of the blocks the manifest lists (the only ones that count)."""
-    manifest = self._read_manifest() or {"blocks": {}}
-    return sorted(int(b) for b in manifest["blocks"])
+    return sorted(int(b) for b in self._blocks())
 
   def is_complete(self) -> bool:
     """Whether every block of the plan is finished."""
     return len(self.finished_blocks()) == self.num_blocks
 
   def write_block(self, block: int, arrays: dict[str, np.ndarray],
-                  after_shard: Any = None) -> None:
-    """Writes one block's shard, then records it in the manifest (both atomically).
+                  after_shard=None) -> None:
+    """Writes one block's shard, then records it and its SHA-256 in the manifest (both
+    atomically).
 
     Args:
       block: the block id in [0, num_blocks).
@@ -103,24 +144,22 @@ class SimulationStore:
     """
     if not 0 <= block < self.num_blocks:
       raise ValueError(f"block {block} is outside [0, {self.num_blocks}); pass a block of the plan")
-    temporary = self.path / f".{shard_name(block)}.tmp-{os.getpid()}"
-    with open(temporary, "wb") as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temporary, self.path / shard_name(block))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    payload = buffer.getvalue()
+    atomic_write_bytes(self.path / shard_name(block), payload)
     if after_shard is not None:
       after_shard(block)
-    manifest = self._read_manifest() or {"blocks": {}}
-    blocks = dict(manifest["blocks"])
-    blocks[str(block)] = shard_name(block)
+    blocks = dict(self._blocks())
+    blocks[str(block)] = {"file": shard_name(block),
+                          "sha256": hashlib.sha256(payload).hexdigest()}
     self._write_manifest(blocks)
 
   def read_blocks(self) -> dict[str, np.ndarray]:
     """The finished blocks' arrays concatenated along axis 0, in block order."""
     parts = []
-    for block in self.finished_blocks():
-      with np.load(self.path / shard_name(block)) as shard:
+    for block, entry in sorted(self._blocks().items(), key=lambda item: int(item[0])):
+      with np.load(self.path / entry["file"]) as shard:
         parts.append({name: shard[name] for name in shard.files})
     if not parts:
       return {}

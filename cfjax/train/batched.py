@@ -22,7 +22,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from cfjax.models.base import Recommender
-from cfjax.train.fit import TrainData, TrainState, deleted_weights, fit, init_state, seed_keys
+from cfjax.train.fit import (TrainData, TrainState, check_int, deleted_weights, fit,
+                             init_state, seed_keys)
 from cfjax.types import Params
 
 Protocol = Literal["scratch", "warm"]
@@ -187,6 +188,13 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
   if deleted_rows.ndim != 2:
     raise ValueError(f"deleted_rows must be int[M, R] padded with -1; got shape "
                      f"{deleted_rows.shape}")
+  if deleted_rows.size and not np.issubdtype(deleted_rows.dtype, np.integer):
+    raise ValueError(f"deleted_rows must hold integer row indices, got dtype "
+                     f"{deleted_rows.dtype} (a bool or float array would delete the wrong rows); "
+                     "pass an int array padded with -1")
+  if deleted_rows.shape[0] == 0:
+    raise ValueError("deleted_rows has no rows (M = 0): nothing to retrain; pass at least one "
+                     "deletion (a row of -1 deletes nothing)")
   if deleted_rows.size and deleted_rows.min() < -1:
     raise ValueError(f"deleted_rows holds {deleted_rows.min()}; row indices are >= 0 and "
                      "-1 is the only padding value")
@@ -197,11 +205,15 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     raise ValueError(f"unknown protocol {protocol!r}; choose 'scratch' or 'warm'")
   if protocol == "warm" and original is None:
     raise ValueError("the warm protocol continues from a trained model: pass original=")
-  seeds = [int(seed) for seed in seeds]
+  seeds = [check_int(seed, "seed") for seed in seeds]
   if not seeds:
     raise ValueError("pass at least one seed")
-  if steps < 0:
-    raise ValueError(f"steps={steps} must be >= 0")
+  check_int(steps, "steps", minimum=0)
+  check_int(chunk_size, "chunk_size", minimum=1)
+  if batch_size is not None:
+    check_int(batch_size, "batch_size", minimum=1)
+  if vector_width is not None:
+    check_int(vector_width, "vector_width", minimum=1)
 
   num_deletions = deleted_rows.shape[0]
   if control:

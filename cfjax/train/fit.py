@@ -16,6 +16,7 @@ import numpy as np
 import optax
 
 from cfjax.models.base import Recommender, weighted_loss
+from cfjax.util import check_int
 from cfjax.types import Array, OptState, Params, PRNGKey
 
 
@@ -143,7 +144,10 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
 def train_original(model: Recommender, data: TrainData, *, seed: int, steps: int,
                    batch_size: int | None = None) -> TrainState:
   """Trains the original model (all rows weight 1) from `seed`; jitted once per config."""
-  init_key, order_key = seed_keys(seed)
+  check_int(steps, "steps", minimum=0)
+  if batch_size is not None:
+    steps_per_epoch(data.num_rows, check_int(batch_size, "batch_size", minimum=1))
+  init_key, order_key = seed_keys(check_int(seed, "seed"))
   return _train_original_jit(model, data, init_key, order_key, steps, batch_size)
 
 

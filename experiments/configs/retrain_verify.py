@@ -14,6 +14,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.dataset = "movielens-100k"
   config.data_dir = ml_collections.FieldReference(None, field_type=str)
   config.model = "mf"
+  # the model's Adam step size (None: the model's default, MF 0.05, NCF 1e-3)
+  config.learning_rate = ml_collections.FieldReference(None, field_type=float)
   config.seed = 0
   config.train_fraction = 0.7
   config.num_users = 20  # users explained (each user's top-1 unseen item)

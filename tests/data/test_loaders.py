@@ -8,6 +8,16 @@ import pytest
 
 from cfjax import data as cd
 from cfjax.data import DatasetError, Interactions
+from cfjax.data.loaders import ModifiedDataWarning
+
+# The small files below stand in for the real ones under their names: their checksums differ
+# on purpose, so these tests allow modified data (tests/test_bad_input.py checks the refusal).
+pytestmark = pytest.mark.filterwarnings("ignore::cfjax.data.loaders.ModifiedDataWarning")
+
+
+@pytest.fixture(autouse=True)
+def allow_modified_data(monkeypatch):
+  monkeypatch.setenv("CFJAX_ALLOW_MODIFIED_DATA", "1")
 
 
 def _toy(ratings=None, users=(0, 0, 0, 1, 1, 2), items=(0, 1, 2, 0, 3, 3), num_users=3,
@@ -60,6 +70,12 @@ def test_malformed_u_data_names_file_and_line(tmp_path, bad_line, problem):
   message = str(e.value)
   assert "u.data" in message and "line 3" in message and problem in message
   assert "\n" not in message
+
+
+def test_a_modified_file_warns_when_allowed(tmp_path):
+  _write_ml100k(tmp_path, "7\t5\t4\t100\n")
+  with pytest.warns(ModifiedDataWarning, match=r"u.data has sha256 .* \(modified or truncated\)"):
+    cd.load("movielens", data_dir=tmp_path, download=False, allow_modified_data=True)
 
 
 def test_unknown_dataset_lists_known_names():

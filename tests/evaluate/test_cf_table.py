@@ -147,3 +147,15 @@ def test_table_beside_the_paper_and_markdown():
   markdown = cf_table.markdown(table)
   assert "| accent | 5 | 50.000 | 15.0-85.0 | 57.300 | 1.500 | 4.730 | 3 | 2 | 4 |" in markdown
   assert "placebo_accent" in markdown and "McNemar" in markdown
+
+
+def test_a_noise_floor_inside_a_methods_interval_is_a_warning_line():
+  rows = [{"method": "accent", "k": 5, "metric": "cf_percentage", "ours": 30.0,
+           "ci95": [20.0, 42.0]},
+          {"method": "noise_accent", "k": 5, "metric": "cf_percentage", "ours": 25.0},
+          {"method": "fia", "k": 5, "metric": "cf_percentage", "ours": 60.0,
+           "ci95": [50.0, 70.0]},
+          {"method": "noise_fia", "k": 5, "metric": "cf_percentage", "ours": 25.0}]
+  (line,) = cf_table.noise_warnings(rows)
+  assert line.startswith("warning: at k=5 the noise floor of accent (25.0%, nothing deleted) "
+                         "lies within its 95% interval (20.0-42.0%)")

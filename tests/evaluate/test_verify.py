@@ -114,3 +114,26 @@ def test_summarize():
   assert summary["cf_percentage"] == 0.5 and summary["replacement_count"] == 2
   with pytest.raises(ValueError, match="K=5"):
     summarize([verified_record("a", 2)], ks=(5,))
+
+
+def summary_with(validity, ci):
+  return {"validity": {1: validity}, "validity_ci": {1: list(ci)}}
+
+
+def test_noise_floor_warnings_name_the_methods_it_swamps():
+  from cfjax.evaluate import noise_floor_warnings
+  summaries = {"knn": summary_with(0.5, (0.3, 0.7)), "ifn": summary_with(0.9, (0.8, 0.97)),
+               "random": summary_with(0.4, (0.2, 0.6)), "none": summary_with(0.45, (0.3, 0.6))}
+  (line,) = noise_floor_warnings(summaries, [1])
+  assert line.startswith("warning: at K=1 the noise floor (45%, nothing deleted) lies within "
+                         "the 95% interval of knn:")
+  assert "ifn" not in line and "random" not in line
+  del summaries["none"]
+  assert noise_floor_warnings(summaries, [1]) == []
+
+
+def test_a_model_worse_than_the_constant_predictor_is_flagged():
+  from cfjax.evaluate.metrics import fit_warnings
+  assert fit_warnings(0.9, 1.1) == []
+  (line,) = fit_warnings(1.3, 1.1)
+  assert "test RMSE 1.300 is worse than always predicting the training mean (1.100)" in line

@@ -82,7 +82,8 @@ def test_accent_refuses_a_target_that_is_not_the_top1_in_one_line(ctx):
 
 
 def test_accent_refuses_k1_in_one_line(ctx):
-  with pytest.raises(ValueError, match=r"^k=1 leaves no candidate replacement; pass k >= 2$"):
+  with pytest.raises(ValueError,
+                     match=r"^accent: k=1 leaves no candidate replacement; pass k >= 2$"):
     run_explainer(get_explainer("accent", k=1), ctx, top1_targets(ctx, [1]))
 
 

@@ -64,9 +64,10 @@ def test_run_ks_verifies_all_unfinished_k_in_one_call_and_resumes(tmp_path):
   assert calls == [5, 10] and len(verify.calls) == 1 and set(timings["explain_s"]) == {5, 10}
   assert len(verify.calls[0]) == timings["verified_records"] == 2 * 12  # 6 found + 6 placebos
   assert all(v.explanation.extra["k"] == 5 for v in first[5])
-  assert {p.name for p in tmp_path.iterdir()} == {
+  assert {p.name for p in tmp_path.glob("*.jsonl")} == {
       "explanations_k5.jsonl", "explanations_k10.jsonl", "verified_k5.jsonl",
       "verified_k10.jsonl"}
+  assert len(list(tmp_path.glob("*.jsonl.sha256"))) == 4  # each file's checksum beside it
   second, timings = accent.run_ks((5, 10, 20), explain=explain, **kwargs)
   assert calls == [5, 10, 20] and len(verify.calls) == 2 and set(timings["explain_s"]) == {20}
   assert len(verify.calls[1]) == 12 and list(second) == [5, 10, 20]
@@ -139,7 +140,8 @@ def test_pipeline_writes_the_results_directory(finished):
   assert len(verified) == 3 * 3 * 2 * 2  # k x methods x users x (explanation, placebo)
   assert [v.explanation.extra["k"] for v in verified] == [5] * 12 + [10] * 12 + [20] * 12
   assert {p.name for p in (out / "work").iterdir()} == {"config.json"} | {
-      f"{kind}_k{k}.jsonl" for kind in ("explanations", "verified") for k in (5, 10, 20)}
+      f"{kind}_k{k}.jsonl{checksum}" for kind in ("explanations", "verified") for k in (5, 10, 20)
+      for checksum in ("", ".sha256")}
 
 
 def test_config_json_records_what_the_results_depend_on(finished):
@@ -234,7 +236,7 @@ def test_other_models_are_refused_in_one_line_before_loading_data(tmp_path, mode
     ("users", 0, r"^users=0 must be >= 1$"),
     ("verify_seeds", 0, r"^verify_seeds=0 must be >= 1$"),
     ("verify_batch_size", -1, r"^verify_batch_size=-1 must be >= 0 \(0: full batch\)$"),
-    ("chunk_size", 0, r"^chunk_size=0 must be >= 1; models per engine call$")])
+    ("chunk_size", 0, r"^chunk_size \(models per engine call\)=0 must be >= 1$")])
 def test_impossible_settings_are_one_line_errors(tmp_path, field, value, message):
   with pytest.raises(ValueError, match=message):
     accent.run(tiny_config(tmp_path, **{field: value}), tmp_path / "out")

@@ -9,6 +9,7 @@ import pytest
 from cfjax.data.interactions import Interactions
 from cfjax.models import make_mf
 from cfjax.simulate import generate as sim, sampling, targets
+from cfjax.simulate.store import StoreDamagedWarning
 from cfjax.train import to_train_data, train_original
 from tests.conftest import TINY_ITEMS, TINY_USERS, tiny_rows
 
@@ -104,6 +105,41 @@ def test_store_resumes_after_kills_without_loss_or_double_count(tiny_setup, tmp_
   sim.simulate(model, train, params, users, CONFIG, str(tmp_path / "run"), progress=False,
                after_block=again.append)
   assert again == []  # a finished store retrains nothing
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "altered", "deleted"])
+def test_a_damaged_shard_is_named_and_simulated_again(tiny_setup, tmp_path, damage):
+  model, train, params = tiny_setup
+  users = [0, 3, 5]
+  reference = sim.simulate(model, train, params, users, CONFIG, str(tmp_path / "s"),
+                           progress=False)
+  shard = tmp_path / "s" / "block_00001.npz"
+  payload = shard.read_bytes()
+  if damage == "deleted":
+    shard.unlink()
+  else:
+    shard.write_bytes({"truncated": payload[:len(payload) // 2], "empty": b"",
+                       "altered": payload[:-1] + bytes([payload[-1] ^ 1])}[damage])
+  computed = []
+  with pytest.warns(StoreDamagedWarning, match=r"block_00001.npz \(block 1\) is missing, "
+                                               r"altered"):
+    again = sim.simulate(model, train, params, users, CONFIG, str(tmp_path / "s"),
+                         progress=False, after_block=computed.append)
+  assert computed == [1]  # only the damaged block is retrained
+  for name in targets.DEFINITIONS:
+    np.testing.assert_allclose(again.targets[name], reference.targets[name], atol=1e-6)
+
+
+def test_an_unreadable_manifest_starts_the_store_over(tiny_setup, tmp_path):
+  model, train, params = tiny_setup
+  sim.simulate(model, train, params, [0], CONFIG, str(tmp_path / "s"), progress=False)
+  manifest = tmp_path / "s" / "manifest.json"
+  manifest.write_text(manifest.read_text()[:40])
+  computed = []
+  with pytest.warns(StoreDamagedWarning, match=r"manifest.json is unreadable"):
+    sim.simulate(model, train, params, [0], CONFIG, str(tmp_path / "s"), progress=False,
+                 after_block=computed.append)
+  assert computed == [0]
 
 
 def test_store_refuses_another_plan(tiny_setup, tmp_path):
