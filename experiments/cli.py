@@ -5,7 +5,7 @@ whose `get_config(preset)` returns an `ml_collections.ConfigDict`) and the libra
 that runs it, and calls `cli.main(...)`. On the command line:
 
   --preset=smoke|default|paper   which settings `get_config` returns
-  --dataset --model --seed --data_dir --chunk_size
+  --dataset --model --seed --data_dir --chunk_size (--datasets --models)
                                  shorthands for the config fields of those names
   --config.<field>=<value>       any other field (`--helpfull` lists the config flag)
   --output_dir                   default results/<table>/<dataset>-<model>-<preset>
@@ -32,12 +32,14 @@ from cfjax.data import canonical_name
 from cfjax.data.paths import ALLOW_MODIFIED_ENV
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
-SHORTHANDS = ("dataset", "model", "seed", "data_dir", "chunk_size")
+SHORTHANDS = ("dataset", "model", "seed", "data_dir", "chunk_size", "datasets", "models")
 
 flags.DEFINE_string("preset", "default", "Named settings: smoke (about a minute), default (the "
                     "documented CPU scale) or paper (the paper's scale, for an accelerator).")
 flags.DEFINE_string("dataset", None, "Dataset name (default: the config's).")
 flags.DEFINE_string("model", None, "Recommender (default: the config's).")
+flags.DEFINE_list("datasets", None, "Datasets of a multi-dataset runner (the benchmark).")
+flags.DEFINE_list("models", None, "Recommenders of a multi-model runner (the benchmark).")
 flags.DEFINE_integer("seed", None, "Seed of the split, the original model and the sampled users "
                      "(default: the config's).")
 flags.DEFINE_string("data_dir", None, "Data root (default: $CFJAX_DATA_DIR or ~/.cache/cfjax).")
@@ -87,7 +89,8 @@ def load_config(name: str) -> ml_collections.ConfigDict:
       if key not in config:
         raise ValueError(f"--{key} is not a setting of {name}; its settings are "
                          f"{', '.join(sorted(config.keys()))}")
-      _set(config, key, FLAGS[key].value)
+      value = FLAGS[key].value
+      _set(config, key, tuple(value) if isinstance(value, list) else value)
   for path, value in config_flags.get_override_values(FLAGS["config"]).items():
     _set(config, path, value)
   if "output_dir" in config:

@@ -15,9 +15,10 @@ from cfjax.evaluate.metrics import rmse
 from cfjax.evaluate.results import (ResultsDir, environment_info, markdown_table, provenance,
                                     validity_markdown, verified_rows)
 from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided, wilson_interval
-from cfjax.evaluate.verify import noise_floor_warnings, summarize, summarize_by_method, verify
+from cfjax.evaluate.verify import (noise_floor_warnings, rescore, summarize, summarize_by_method,
+                                   verify)
 
 __all__ = ["ResultsDir", "cf_table", "environment_info", "lcer_metrics", "markdown_table",
-           "mcnemar", "noise_floor_warnings", "paired_t_test_one_sided", "provenance", "rmse",
-           "significance", "sufficiency_necessity", "summarize", "summarize_by_method",
+           "mcnemar", "noise_floor_warnings", "paired_t_test_one_sided", "provenance", "rescore",
+           "rmse", "significance", "sufficiency_necessity", "summarize", "summarize_by_method",
            "validity_markdown", "verified_rows", "verify", "wilson_interval"]

@@ -19,11 +19,11 @@ from cfjax.explain import (accent, controls, fia, influence_fn, kaffes, knn, lce
                            search, surrogate, surrogate_models, verified)
 from cfjax.explain.base import (Explainer, ExplainContext, MissingHookError, Targets,
                                 available_explainers, check_supports, explainers_for,
-                                get_explainer, missing_hooks, register, run_explainer,
-                                top1_targets)
+                                get_explainer, has_attributions, missing_hooks, register,
+                                run_explainer, top1_targets)
 
 __all__ = ["ExplainContext", "Explainer", "MissingHookError", "Targets", "accent",
            "available_explainers", "check_supports", "controls", "explainers_for", "fia",
-           "get_explainer", "influence_fn", "kaffes", "knn", "lcer", "loo", "missing_hooks",
-           "register", "run_explainer", "search", "surrogate", "surrogate_models",
+           "get_explainer", "has_attributions", "influence_fn", "kaffes", "knn", "lcer", "loo",
+           "missing_hooks", "register", "run_explainer", "search", "surrogate", "surrogate_models",
            "top1_targets", "verified"]

@@ -9,7 +9,8 @@ closed (eq. 8). The smallest successful set over all candidates is the explanati
 The explainer "accent" is `fia.InfluenceSelection` with this file's rule: the FIA influence
 matrix I(z, y_{u,t}) of every user, top-k item t and history row comes from ONE batched
 computation shared with "fia" and "pure_fia" on the same context; `accent_select` then runs
-on the host, per user, on the [K, R] matrix.
+on the host, per user, on the [K, R] matrix. Its per-item attributions are fia.py's
+(`InfluenceSelection.attributions`, from the same shared influences).
 """
 
 from __future__ import annotations

@@ -15,6 +15,20 @@ A method declares the model hooks it needs (`requires`, see `cfjax.models.base`)
 without one of them gets a one-line `MissingHookError` before any work. A new method is one
 file with a frozen dataclass that has `name`, `requires` and `explain`, and one
 `register("name")` line.
+
+Attributions (optional; `has_attributions`). A method that scores items may also provide
+
+    attributions(ctx, targets) -> list[dict[int, float]]      # one dict per target, in order
+
+where each dict maps EVERY item of the target user's training history (exactly those keys)
+to a finite number: the method's predicted DECREASE of the target's score margin if that
+item alone were deleted (and the model retrained, or an amortised model's input edited).
+The margin of target (u, i) is f(u, i) - max_{j unseen by u, j != i} f(u, j); positive =
+deleting the item pushes the target down. Methods whose native quantity is another monotone
+proxy (a score change, a similarity, a learned importance) say so in their docstring. The
+attribution-quality test (`cfjax.evaluate.lds`, the linear datamodeling score of Park et al.
+2023) sums these over random deleted subsets and rank-correlates the sums with retrained
+margin decreases. The `Explainer` protocol itself does not include `attributions`.
 """
 
 from __future__ import annotations
@@ -194,6 +208,13 @@ class Explainer(Protocol):
     ...
 
 
+def has_attributions(explainer: Explainer) -> bool:
+  """Whether `explainer` provides the optional `attributions(ctx, targets)` method (the
+  convention of the module docstring: per target, {history item: predicted margin decrease
+  if that item alone is deleted})."""
+  return callable(getattr(explainer, "attributions", None))
+
+
 def missing_hooks(explainer: Explainer, model: Recommender) -> list[str]:
   """The hooks `explainer` needs that `model` does not provide."""
   return [hook for hook in explainer.requires if not model.has(hook)]
@@ -280,5 +301,5 @@ def explainers_for(model: Recommender) -> tuple[str, ...]:
 
 
 __all__ = ["Explainer", "ExplainContext", "MissingHookError", "Targets", "available_explainers",
-           "check_supports", "explainers_for", "get_explainer", "missing_hooks",
-           "register", "run_explainer", "top1_targets"]
+           "check_supports", "explainers_for", "get_explainer", "has_attributions",
+           "missing_hooks", "register", "run_explainer", "top1_targets"]

@@ -19,6 +19,8 @@ from cfjax.explain.base import ExplainContext, Targets, register
 from cfjax.util import check_int
 from cfjax.records import Explanation
 
+ATTRIBUTION_SALT = 0xA77B  # separates the attribution draws from the placebo's
+
 
 @register("random")
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +38,23 @@ class RandomPlacebo:
 
   def __post_init__(self):
     check_int(self.e, "random: e", minimum=1)
+
+  def attributions(self, ctx: ExplainContext, targets: Targets) -> list[dict[int, float]]:
+    """[B] {history item: a standard-normal draw}: the control of the attribution test.
+
+    Independent of the model, so its linear datamodeling score (`cfjax.evaluate.lds`) is ~0
+    in expectation. Each target draws from its own generator, seeded by
+    (ATTRIBUTION_SALT, seed, user, item), in history order: a target's scores do not depend
+    on the other targets of the batch.
+    """
+    ctx.check_targets(targets)
+    seed = list(self.seed) if isinstance(self.seed, (tuple, list)) else [self.seed]
+    out = []
+    for user, item in targets:
+      rng = np.random.default_rng([ATTRIBUTION_SALT, *seed, user, item])
+      history = ctx.train.history_items(user)
+      out.append(dict(zip(history.tolist(), rng.standard_normal(len(history)).tolist())))
+    return out
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records: `e` history items drawn without replacement (Yao et al.'s placebo size)."""

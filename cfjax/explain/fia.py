@@ -172,6 +172,24 @@ def fia_select(scores, influence, valid) -> Selection:
 Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], Selection]
 
 
+def margin_attribution(influence: np.ndarray) -> np.ndarray:
+  """float[R]: predicted decrease of rec's margin to the runner-up when a row alone is removed.
+
+  I(z, y_rec - y_top2) = I(z, y_rec) - I(z, y_top2) (ACCENT eq. 6 with the original top-2 as
+  the replacement): first order, and a margin to a FIXED runner-up, so it is the margin
+  decrease of `cfjax.explain.base` only approximately (a deletion may promote another item).
+  Chosen over I(z, y_rec) alone because the runner-up moves about as much as rec: the linear
+  datamodeling score against retrained margins (`cfjax.evaluate.lds`; MF, paired scratch
+  retraining, 8 random half-history deletions per target) was 0.48 vs 0.31 on 10 ML-100K
+  users and 0.33 vs 0.18 on 60 synthetic ones (I(z, y_rec) alone predicts rec's own score
+  better: 0.88 vs 0.33 on ML-100K).
+
+  Args:
+    influence: float[K, R] I(z_r, y_{u, top-k item j}) (eq. 5), rec first, K >= 2.
+  """
+  return influence[0] - influence[1]
+
+
 @dataclasses.dataclass(frozen=True)
 class TopKInfluence:
   """The FIA influences of every target user's history on their top-k scores (shared)."""
@@ -242,10 +260,8 @@ class InfluenceSelection:
 
     return ctx.cached(key, compute)
 
-  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
-    """[B] records; extra holds k, the top-k and scores, predicted and initial gaps,
-    predicted scores after removal, the influence ordering on rec's score, and
-    seconds_per_pair (the shared influence computation / B, plus this rule's selection)."""
+  def check_top1(self, ctx: ExplainContext, targets: Targets) -> None:
+    """One-line errors for bad targets, or a target that is not its user's top-1 item."""
     ctx.check_targets(targets)
     top1 = ctx.top_k(targets.users, 1)[0][:, 0]
     wrong = np.flatnonzero(top1 != targets.items)
@@ -254,6 +270,29 @@ class InfluenceSelection:
       raise ValueError(f"{self.name} explains a user's top-1 item, but target "
                        f"({targets.users[b]}, {targets.items[b]}) is not user "
                        f"{targets.users[b]}'s top-1 ({top1[b]}); pass top-1 targets")
+
+  def attributions(self, ctx: ExplainContext, targets: Targets) -> list[dict[int, float]]:
+    """[B] {history item: `margin_attribution` of its row}, from the shared FIA influences.
+
+    See `margin_attribution`: the FIA influence on the gap between rec and the original
+    runner-up (top-2), I(z, y_rec) - I(z, y_top2) (ACCENT eq. 6). Targets must be top-1.
+    The same for pure_fia, fia and accent (the rule only changes the selection).
+    """
+    self.check_top1(ctx, targets)
+    shared = self.top_k_influence(ctx, targets)
+    out = []
+    for b in range(len(targets)):
+      valid = shared.history_rows[b] >= 0
+      values = margin_attribution(shared.influence[b])
+      out.append({int(shared.history_items[b, p]): float(values[p])
+                  for p in np.flatnonzero(valid)})
+    return out
+
+  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
+    """[B] records; extra holds k, the top-k and scores, predicted and initial gaps,
+    predicted scores after removal, the influence ordering on rec's score, and
+    seconds_per_pair (the shared influence computation / B, plus this rule's selection)."""
+    self.check_top1(ctx, targets)
     shared = self.top_k_influence(ctx, targets)
     records = []
     for b, (user, _) in enumerate(targets):

@@ -34,6 +34,22 @@ class Knn:
   def __post_init__(self):
     check_int(self.e, "knn: e", minimum=1)
 
+  def attributions(self, ctx: ExplainContext, targets: Targets) -> list[dict[int, float]]:
+    """[B] {history item: cosine similarity of its embedding to the target item's}.
+
+    Knn's own ranking score as an attribution (`cfjax.explain.base`): not a predicted margin
+    decrease but a proxy assumed monotone in it (a nearer item is assumed to support the
+    target more). In [-1, 1]; one [I, B] similarity matrix for all targets.
+    """
+    ctx.check_targets(targets)
+    embeddings = np.asarray(ctx.model.require("item_embeddings", "knn")(ctx.params))
+    similarity = cosine_to_targets(embeddings, targets.items)
+    out = []
+    for column, (user, _) in enumerate(targets):
+      history = ctx.train.history_items(user)
+      out.append(dict(zip(history.tolist(), similarity[history, column].tolist())))
+    return out
+
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records; extra["cosine"] holds the chosen items' similarities, "seconds" the
     batch's wall time per target (one [I, B] similarity matrix for all targets)."""

@@ -370,26 +370,56 @@ class Lcer:
     check_number(self.lam, "lcer: lam", minimum=0)
     check_number(self.alpha, "lcer: alpha", minimum=0)
 
-  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
-    """[B] records; empty deleted_items when eq. (9) did not hold (not found)."""
+  def optimised(self, ctx: ExplainContext,
+                targets: Targets) -> tuple[LcerResult, np.ndarray, np.ndarray, float]:
+    """Algorithm 1 for every target, cached on `ctx` by the targets (in batch order: the
+    Gumbel keys follow the positions) and the settings, so `explain` and `attributions`
+    share one optimisation.
+
+    Returns:
+      (the `LcerResult`, hist int32[B, N], mask bool[B, N] as `pad_histories`, seconds per
+      target of the optimisation).
+    """
     ctx.check_targets(targets)
-    start = time.perf_counter()
-    model = ctx.model
-    top_items, top_scores = ctx.top_k(targets.users, int(self.k) + 1)
-    if not (top_items[:, :int(self.k)] == targets.items[:, None]).any(axis=1).all():
-      raise ValueError(f"lcer explains items of a user's top-{self.k}; pass top-{self.k} "
-                       "targets or raise k")
-    compact = (model.history_item_score if model.has("history_item_score") else
-               dense_item_score(model.require("score_rows", "lcer"), model.num_items))
-    explain = make_lcer(compact, lam=float(self.lam), alpha=float(self.alpha),
-                        steps=int(self.steps))
-    hist, mask = pad_histories(dense_rows(ctx.train, targets.users))
-    result = explain_in_chunks(explain, ctx.params, hist, mask, targets.items,
-                               top_scores[:, int(self.k)],
-                               pair_keys(jax.random.key(int(self.seed)), len(targets)),
-                               chunk_size=self.chunk_size)
+    key = ("lcer", targets.users.tobytes(), targets.items.tobytes(), int(self.k),
+           float(self.lam), float(self.alpha), int(self.steps), int(self.seed), self.chunk_size)
+
+    def compute():
+      start = time.perf_counter()
+      model = ctx.model
+      top_items, top_scores = ctx.top_k(targets.users, int(self.k) + 1)
+      if not (top_items[:, :int(self.k)] == targets.items[:, None]).any(axis=1).all():
+        raise ValueError(f"lcer explains items of a user's top-{self.k}; pass top-{self.k} "
+                         "targets or raise k")
+      compact = (model.history_item_score if model.has("history_item_score") else
+                 dense_item_score(model.require("score_rows", "lcer"), model.num_items))
+      explain = make_lcer(compact, lam=float(self.lam), alpha=float(self.alpha),
+                          steps=int(self.steps))
+      hist, mask = pad_histories(dense_rows(ctx.train, targets.users))
+      result = explain_in_chunks(explain, ctx.params, hist, mask, targets.items,
+                                 top_scores[:, int(self.k)],
+                                 pair_keys(jax.random.key(int(self.seed)), len(targets)),
+                                 chunk_size=self.chunk_size)
+      return result, hist, mask, (time.perf_counter() - start) / len(targets)
+
+    return ctx.cached(key, compute)
+
+  def attributions(self, ctx: ExplainContext, targets: Targets) -> list[dict[int, float]]:
+    """[B] {history item: t_u}, the learned probability of removing it (eq. 7's Bernoulli
+    parameter after the last step), from the same optimisation as `explain`.
+
+    A proxy of the margin decrease (`cfjax.explain.base`) in [0, 1]: eq. (12) pushes t_u up
+    for items whose removal lowers g_i below the threshold and down for all (lambda).
+    """
+    result, hist, mask, _ = self.optimised(ctx, targets)
+    return [{int(hist[b, n]): float(result.importance[b, n]) for n in np.flatnonzero(mask[b])}
+            for b in range(len(targets))]
+
+  def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
+    """[B] records; empty deleted_items when eq. (9) did not hold (not found). `explain`
+    and `attributions` on one context share one optimisation (`optimised`)."""
+    result, hist, _, seconds = self.optimised(ctx, targets)
     sets = removed_items(result, hist)
-    seconds = (time.perf_counter() - start) / len(targets)
     return [Explanation(user, item, sets[b], method=self.name,
                         extra={"k": int(self.k), "found": bool(result.found[b]),
                                "best_loss": float(result.best_loss[b]),

@@ -97,6 +97,18 @@ class LeaveOneOut:
       raise ValueError(f"LeaveOneOut name {self.name!r} must be 'loo_fia' or 'loo_accent'")
     check_int(self.k, f"{self.name}: k", minimum=1)
 
+  def attributions(self, ctx: ExplainContext, targets: Targets) -> list[dict[int, float]]:
+    """[B] {history item j: I(j, y_i) = g_i(x_u) - g_i(x_u - e_j)}, the target's exact
+    leave-one-out score drop (the same cached forward passes as `explain`; loo_fia and
+    loo_accent give the same). The runner-up's change is not subtracted, so as a margin
+    decrease (`cfjax.explain.base`) it is exact in the target's score only."""
+    ctx.check_targets(targets)
+    out = []
+    for user, item in targets:
+      hist, scores = _loo_scores(ctx, user)
+      out.append(dict(zip(hist.tolist(), (scores[0, item] - scores[1:, item]).tolist())))
+    return out
+
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records; loo_accent's name its replacement, an empty set means not found."""
     if self.name not in ("loo_fia", "loo_accent"):
