@@ -116,6 +116,9 @@ class VerifiedRecord:
     replacement_score_original: the replacement's seed-averaged baseline (control) score, or
       None; with item_score_original it says whether continued training ALONE, deleting
       nothing, already lets the replacement overtake (the noise floor of ACCENT's test).
+    convergence: for retraining to convergence, {"grad_norm", "steps"} reached by the
+      record's model (the largest over seeds) and "control_grad_norm", "control_steps" by its
+      control; None for a fixed number of steps.
   """
 
   explanation: Explanation
@@ -130,6 +133,7 @@ class VerifiedRecord:
   seeds: tuple[int, ...]
   unretrained_rank: int | None = None
   replacement_score_original: float | None = None
+  convergence: dict | None = None
 
   def to_json(self) -> dict:
     """A flat JSON dict: the explanation's fields followed by the verification's."""

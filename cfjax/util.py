@@ -16,7 +16,9 @@ import json
 import math
 import os
 import pathlib
+import resource
 import subprocess
+import sys
 import time
 import uuid
 import warnings
@@ -176,6 +178,16 @@ def timed() -> Iterator[Stopwatch]:
     yield watch
   finally:
     watch.stop = time.perf_counter()
+
+
+def peak_rss() -> dict:
+  """Peak resident memory so far, in MiB: {"peak_rss_mib": this process,
+  "peak_rss_children_mib": its largest finished child} (`getrusage`'s ru_maxrss, KiB on
+  Linux and bytes on macOS)."""
+  unit = 2.0**-20 if sys.platform == "darwin" else 2.0**-10
+  own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+  children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit
+  return {"peak_rss_mib": round(own, 1), "peak_rss_children_mib": round(children, 1)}
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,9 +11,15 @@ that runs it, and calls `cli.main(...)`. On the command line:
   --output_dir                   default results/<table>/<dataset>-<model>-<preset>
   --verbose                      a traceback instead of a one-line error
   --allow_modified_data          load edited dataset files (their checksum differs) anyway
+  --coordinator_address --num_processes --process_id
+                                 run as one of several processes (hosts, or one per GPU):
+                                 `cfjax.train.distributed.initialize`; under SLURM with
+                                 several tasks they are detected
 
 A user's mistake (a bad flag, a missing file, an impossible setting) ends in one line naming
-it; only genuine bugs print a traceback.
+it; only genuine bugs print a traceback. In a multi-process run every process runs the same
+pipeline, process 0 writes and prints the table, and a process that fails leaves at once
+(`os._exit`) so the others stop too instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import importlib
 import os
 import pathlib
 import sys
-from typing import Callable
+import traceback
+from typing import Callable, NoReturn
 
 from absl import app, flags, logging
 import ml_collections
@@ -30,6 +37,8 @@ from ml_collections import config_flags
 
 from cfjax.data import canonical_name
 from cfjax.data.paths import ALLOW_MODIFIED_ENV
+from cfjax.train import distributed
+from cfjax.util import peak_rss
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 SHORTHANDS = ("dataset", "model", "seed", "data_dir", "chunk_size", "datasets", "models")
@@ -50,6 +59,11 @@ flags.DEFINE_string("output_dir", None, "Results directory (default: "
 flags.DEFINE_bool("verbose", False, "Print tracebacks of errors instead of one line.")
 flags.DEFINE_bool("allow_modified_data", False, "Load dataset files whose SHA-256 differs from "
                   "the published one (a warning instead of an error), for deliberate edits.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 in a multi-process "
+                    "run (with --num_processes and --process_id; detected under SLURM).")
+flags.DEFINE_integer("num_processes", None, "Processes of a multi-process run (hosts, or one "
+                     "per GPU).")
+flags.DEFINE_integer("process_id", None, "This process's index in 0 .. num_processes - 1.")
 FLAGS = flags.FLAGS
 
 USER_ERRORS = (ValueError, OSError)  # and their subclasses DatasetError, MissingHookError
@@ -118,9 +132,22 @@ def _parse(argv: list[str]) -> list[str]:
     sys.exit(f"{pathlib.Path(argv[0]).stem}: bad flag: {error}; see --helpfull")
 
 
+def _stop(message: str) -> NoReturn:
+  """Exits with `message`; in a multi-process run at once (`os._exit`): a normal exit waits
+  for every process at jax.distributed's shutdown barrier, which the others, stuck in their
+  next collective, never reach; without this process's heartbeat they stop within the
+  heartbeat timeout."""
+  if distributed.is_multiprocess():
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
+  sys.exit(message)
+
+
 def main(name: str, run: Callable[[ml_collections.ConfigDict, str], object]) -> None:
-  """Defines the runner's --config, parses the flags, loads the config, calls
-  `run(config, output_dir)` and prints table.md and where it wrote."""
+  """Defines the runner's --config, parses the flags, joins a multi-process run if asked,
+  loads the config, calls `run(config, output_dir)` and prints table.md, where it wrote and
+  the peak memory."""
   define_config(name)
 
   def entry(argv):
@@ -130,15 +157,28 @@ def main(name: str, run: Callable[[ml_collections.ConfigDict, str], object]) -> 
     if FLAGS.allow_modified_data:
       os.environ[ALLOW_MODIFIED_ENV] = "1"
     try:
+      distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
       config = load_config(name)
       run(config, config.output_dir)
       output = pathlib.Path(config.output_dir)
-      print((output / "table.md").read_text(encoding="utf-8"))
-      print(f"{name}: results in {output}/")
+      memory = f"peak RSS {peak_rss()['peak_rss_mib'] / 1024:.2f} GiB"
+      if distributed.is_primary():
+        print((output / "table.md").read_text(encoding="utf-8"))
+        print(f"{name}: results in {output}/ ({memory})")
+      else:
+        print(f"{name}: process {distributed.process_index()} done ({memory}); process 0 "
+              f"wrote {output}/")
     except USER_ERRORS as error:
-      if FLAGS.verbose:
+      if FLAGS.verbose and not distributed.is_multiprocess():
         raise
       message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-      sys.exit(f"{name}: error: {message} (--verbose for a traceback)")
+      if FLAGS.verbose:
+        traceback.print_exc()
+      _stop(f"{name}: error: {message} (--verbose for a traceback)")
+    except Exception:  # a bug: its traceback, then leave without hanging the other processes
+      if not distributed.is_multiprocess():
+        raise
+      traceback.print_exc()
+      _stop(f"{name}: process {distributed.process_index()} failed (traceback above)")
 
   app.run(entry, flags_parser=_parse)

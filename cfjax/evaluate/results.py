@@ -14,6 +14,12 @@ A rerun with the same config finds the finished results (`ResultsDir.finished`) 
 recomputing them; a different config, other data or other library code does not. A run holds
 the directory's lock (`ResultsDir.locked`) while it works: a second run into the same
 directory stops at once, naming the first one, instead of mixing its files with it.
+config.json's metrics record the run's peak resident memory (`cfjax.util.peak_rss`).
+
+With several processes (`cfjax.train.distributed`) every process runs the pipeline, and only
+process 0 writes the shared files: `write` and `work_dir`'s cleaning happen on process 0,
+followed by a barrier; `finished` is process 0's answer; each process holds its own lock file
+(`.cfjax-lock`, `.cfjax-lock.process<p>`).
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ import pandas as pd
 
 from cfjax.evaluate.verify import noise_floor_warnings
 from cfjax.records import VerifiedRecord, jsonl_text
-from cfjax.util import atomic_write_text, code_version, jsonable, to_json, write_json
+from cfjax.train import distributed
+from cfjax.util import (atomic_write_text, code_version, jsonable, peak_rss, to_json,
+                        write_json)
 
 # config.json keys that a rerun may change without changing the experiment.
 VOLATILE_KEYS = ("timings", "metrics")
@@ -46,6 +54,23 @@ LOCK_FILE = ".cfjax-lock"
 
 class DirectoryBusyError(ValueError):
   """Another run holds the results directory (the message names it)."""
+
+
+def lock_name() -> str:
+  """This process's lock file: `.cfjax-lock`, or `.cfjax-lock.process<p>` for process p > 0
+  of a multi-process run (so the processes of one run do not lock each other out)."""
+  index = distributed.process_index()
+  return LOCK_FILE if index == 0 else f"{LOCK_FILE}.process{index}"
+
+
+def memory_metrics() -> dict:
+  """Peak resident memory (MiB) for config.json's metrics; with several processes, also
+  every process's (one all-gather, so every process must call it)."""
+  metrics = peak_rss()
+  if distributed.process_count() > 1:
+    metrics["processes"] = distributed.process_count()
+    metrics["peak_rss_mib_per_process"] = distributed.gather_values(metrics["peak_rss_mib"])
+  return metrics
 
 
 def environment_info() -> dict:
@@ -97,7 +122,8 @@ class ResultsDir:
     """
     created = not self.path.exists()
     self.path.mkdir(parents=True, exist_ok=True)
-    handle = open(self.path / LOCK_FILE, "a+", encoding="utf-8")
+    name = lock_name()
+    handle = open(self.path / name, "a+", encoding="utf-8")
     try:
       try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -113,13 +139,18 @@ class ResultsDir:
       handle.flush()
       yield self
     finally:
-      if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
-        (self.path / LOCK_FILE).unlink()
-        self.path.rmdir()
+      if created and [p.name for p in self.path.iterdir()] == [name]:
+        (self.path / name).unlink()
+        with contextlib.suppress(OSError):  # another process of the run may be using it
+          self.path.rmdir()
       handle.close()  # releases the flock
 
   def finished(self, config: dict) -> dict | None:
-    """table.json of a finished run in this directory made with the same config, else None."""
+    """table.json of a finished run in this directory made with the same config, else None
+    (process 0's answer on every process)."""
+    return distributed.on_primary(lambda: self._finished(config))
+
+  def _finished(self, config: dict) -> dict | None:
     try:
       old = json.loads((self.path / "config.json").read_text())
       table = json.loads((self.path / "table.json").read_text())
@@ -132,23 +163,29 @@ class ResultsDir:
     """A sub-directory for resumable intermediate files, kept only while they were made with
     the same config (its config.json); otherwise emptied first."""
     work = self.path / name
-    stamp = work / "config.json"
-    try:
-      same = comparable(json.loads(stamp.read_text())) == comparable(config)
-    except (OSError, ValueError):
-      same = False
-    if not same:
-      if work.exists():
-        shutil.rmtree(work)
-      write_json(stamp, config)
+    if distributed.is_primary():
+      stamp = work / "config.json"
+      try:
+        same = comparable(json.loads(stamp.read_text())) == comparable(config)
+      except (OSError, ValueError):
+        same = False
+      if not same:
+        if work.exists():
+          shutil.rmtree(work)
+        write_json(stamp, config)
+    distributed.barrier(f"work_dir {work}")
     return work
 
   def write(self, *, config: dict, records: Sequence, rows: Sequence[dict], table: dict,
             markdown: str) -> dict:
     """Writes config.json, explanations.jsonl, rows.csv, table.md, then table.json (last).
 
+    With several processes, process 0 writes and the others wait for it (every process calls
+    `write`, as every process runs the pipeline).
+
     Args:
-      config: the run's config (JSON-able); provenance is expected inside it.
+      config: the run's config (JSON-able); provenance is expected inside it. Its metrics
+        gain the peak resident memory (`memory_metrics`).
       records: `Explanation` or `VerifiedRecord`s (anything with `to_json`).
       rows: one flat dict per CSV row.
       table: the table's numbers.
@@ -157,14 +194,17 @@ class ResultsDir:
     Returns:
       The table as read back from table.json (JSON keys), what `finished` returns later.
     """
-    self.path.mkdir(parents=True, exist_ok=True)
-    (self.path / "table.json").unlink(missing_ok=True)
-    write_json(self.path / "config.json", config)
-    atomic_write_text(self.path / "explanations.jsonl", jsonl_text(records))
-    atomic_write_text(self.path / "rows.csv",
-                      pd.DataFrame([jsonable(row) for row in rows]).to_csv(index=False))
-    atomic_write_text(self.path / "table.md", markdown)
-    write_json(self.path / "table.json", table)
+    config = {**config, "metrics": {**(config.get("metrics") or {}), **memory_metrics()}}
+    if distributed.is_primary():
+      self.path.mkdir(parents=True, exist_ok=True)
+      (self.path / "table.json").unlink(missing_ok=True)
+      write_json(self.path / "config.json", config)
+      atomic_write_text(self.path / "explanations.jsonl", jsonl_text(records))
+      atomic_write_text(self.path / "rows.csv",
+                        pd.DataFrame([jsonable(row) for row in rows]).to_csv(index=False))
+      atomic_write_text(self.path / "table.md", markdown)
+      write_json(self.path / "table.json", table)
+    distributed.barrier(f"results {self.path}")
     return json.loads(to_json(table))
 
 

@@ -17,7 +17,7 @@ from cfjax.data.interactions import Interactions
 from cfjax.evaluate.significance import wilson_interval
 from cfjax.models.base import Recommender
 from cfjax.records import Explanation, VerifiedRecord
-from cfjax.train import TrainState
+from cfjax.train import Convergence, TrainState
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 from cfjax.util import check_int
 from cfjax.train.health import check_scores
@@ -43,7 +43,8 @@ def _deleted_rows(record: Explanation, train: Interactions, index: int) -> tuple
 def verify(records: Sequence[Explanation], *, model: Recommender, train: Interactions,
            original: TrainState, protocol: str = "scratch", seeds: Sequence[int] = (0,),
            steps: int, batch_size: int | None = None, ks: Sequence[int] = (1, 3, 5, 10),
-           chunk_size: int = 64, progress: bool = True) -> list[VerifiedRecord]:
+           chunk_size: int = 64, progress: bool = True,
+           until: Convergence | None = None) -> list[VerifiedRecord]:
   """Retrains without each explanation's items and checks Yao et al.'s eq. 2 and ACCENT's test.
 
   One batched `retrain` covers every record plus one control per user (nothing deleted,
@@ -66,6 +67,9 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
     ks: the list lengths K to report validity at.
     chunk_size: models per compiled call (on CPU, 1 is fastest; see the engine notes).
     progress: show the engine's progress bar.
+    until: retrain each model to convergence (`cfjax.train.Convergence`, full batch) instead
+      of for `steps`; each record then says what its model and control reached
+      (`VerifiedRecord.convergence`) and its protocol is "<protocol>-converged".
 
   Returns:
     One `VerifiedRecord` per record, in order.
@@ -81,13 +85,24 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
     raise ValueError(f"model {model.name!r} has no row_losses: it is not trained on rows and "
                      "cannot be retrained; verify its explanations with "
                      "cfjax.evaluate.rescore (the input edit is its counterfactual)")
-  check_int(steps, "steps", minimum=1)  # 0 steps would judge the init, not a retrained model
+  if until is None:
+    check_int(steps, "steps", minimum=1)  # 0 steps would judge the init, not a retrained model
   deletions = [(r.user, _deleted_rows(r, train, n)) for n, r in enumerate(records)]
   controls = [(r.user, ()) for r in records]  # per user: nothing deleted, same seeds
   scores = retrain_user_scores(model, train, deletions + controls, seeds=seeds, steps=steps,
                                protocol=protocol, batch_size=batch_size, original=original,
                                chunk_size=chunk_size, progress=progress,
-                               description="verifying")
+                               description="verifying", until=until,
+                               return_converged=until is not None)
+  convergence = None
+  if until is not None:
+    scores, reached = scores
+    n = len(records)
+    convergence = [{"grad_norm": float(reached["grad_norm"][m]),
+                    "steps": int(reached["steps"][m]),
+                    "control_grad_norm": float(reached["grad_norm"][n + m]),
+                    "control_steps": int(reached["steps"][n + m])} for m in range(n)]
+    protocol = f"{protocol}-converged"
   new, base = scores[:len(records)], scores[len(records):]
   users = np.asarray([r.user for r in records], dtype=np.int32)
   distinct, position = np.unique(users, return_inverse=True)
@@ -99,7 +114,9 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
       np.atleast_1d(rank.rank_of(s, seen, items)) for s in (new, base, unretrained))
   rows = np.arange(len(records))
   return [_verified(r, int(base_rank[n]), int(new_rank[n]), int(unretrained_rank[n]),
-                    base[n], new[n], ks, protocol, seeds) for n, r in zip(rows, records)]
+                    base[n], new[n], ks, protocol, seeds,
+                    None if convergence is None else convergence[n])
+          for n, r in zip(rows, records)]
 
 
 def _checked(records, train: Interactions, ks: Sequence[int]) -> list[Explanation]:
@@ -158,7 +175,7 @@ def rescore(records: Sequence[Explanation], *, model: Recommender, train: Intera
 
 
 def _verified(record, base_rank, new_rank, unretrained_rank, base_scores, new_scores, ks,
-              protocol, seeds) -> VerifiedRecord:
+              protocol, seeds, convergence=None) -> VerifiedRecord:
   """Assembles one `VerifiedRecord` from its ranks and seed-averaged score rows."""
   replacement_score = (None if record.replacement is None
                        else float(new_scores[record.replacement]))
@@ -171,7 +188,8 @@ def _verified(record, base_rank, new_rank, unretrained_rank, base_scores, new_sc
       replacement_overtook=None if replacement_score is None else replacement_score > item_score,
       protocol=protocol, seeds=tuple(int(s) for s in seeds), unretrained_rank=unretrained_rank,
       replacement_score_original=(None if record.replacement is None
-                                  else float(base_scores[record.replacement])))
+                                  else float(base_scores[record.replacement])),
+      convergence=convergence)
 
 
 def summarize(verified: Sequence[VerifiedRecord], ks: Sequence[int] = (1, 3, 5, 10)) -> dict:

@@ -222,6 +222,30 @@ def from_linen(module: Any, *, name: str, num_users: int, num_items: int,
                      **hooks)
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def adam_with_schedule(learning_rate: float, schedule: str = "constant",
+                       decay_steps: int | None = None) -> optax.GradientTransformation:
+  """Adam with a constant step size, or one that decays to 0 along a cosine over `decay_steps`.
+
+  Under constant-step Adam, training never reaches a fixed point: near a minimum its steps are
+  lr * m / sqrt(v) with v tiny, so the map from row weights to the final parameters is
+  expanding (derivatives through training are noise, and "the" retrained model depends on
+  where the oscillation stops). A step size that decays to 0 ends training at a fixed point.
+  Warm continuation after a decayed schedule changes nothing (the step size is 0): use
+  scratch retraining, or retraining to convergence (`cfjax.train.Convergence`), with it.
+  """
+  if schedule not in SCHEDULES:
+    raise ValueError(f"schedule={schedule!r} is not one of {SCHEDULES}")
+  if schedule == "constant":
+    return optax.adam(learning_rate)
+  if decay_steps is None or int(decay_steps) < 1:
+    raise ValueError(f"schedule='cosine' needs decay_steps >= 1 (the training steps), got "
+                     f"{decay_steps!r}")
+  return optax.adam(optax.cosine_decay_schedule(learning_rate, int(decay_steps)))
+
+
 def l2_penalty(params: Params) -> Array:
   """1/2 * sum of squares of every parameter (TensorFlow's `l2_loss` summed)."""
   return 0.5 * sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(params))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
-import optax
 
-from cfjax.models.base import Recommender, linen_functions
+from cfjax.models.base import Recommender, adam_with_schedule, linen_functions
 
 
 class BiasedMF(nn.Module):
@@ -51,7 +50,8 @@ class BiasedMF(nn.Module):
 
 def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
             learning_rate: float = 0.05, init_std: float = 0.1,
-            global_mean: float = 3.5) -> Recommender:
+            global_mean: float = 3.5, schedule: str = "constant",
+            decay_steps: int | None = None) -> Recommender:
   """Builds a biased MF recommender trained with Adam on per-row regularised squared error.
 
   Args:
@@ -65,6 +65,8 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
     learning_rate: Adam step size.
     init_std: standard deviation of the normal init of the factors.
     global_mean: initial value of the global bias mu (use the training mean rating).
+    schedule, decay_steps: "constant" Adam, or "cosine": the step size decays to 0 over
+      decay_steps (a fixed point, `adam_with_schedule`).
 
   Returns:
     A `Recommender`.
@@ -79,9 +81,12 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
 
   return Recommender(
       name="mf", num_users=num_users, num_items=num_items, init=init, predict=predict,
-      scores=scores, row_losses=row_losses, optimizer=optax.adam(learning_rate),
+      scores=scores, row_losses=row_losses,
+      optimizer=adam_with_schedule(learning_rate, schedule, decay_steps),
       hparams=dict(dim=dim, l2=l2, learning_rate=learning_rate, init_std=init_std,
-                   global_mean=float(global_mean)),
+                   global_mean=float(global_mean),
+                   **({} if schedule == "constant" else
+                      {"schedule": schedule, "decay_steps": decay_steps})),
       item_embeddings=lambda params: params["item_factors"],
       user_embeddings=lambda params: params["user_factors"],
       related_rows=lambda user, item: ((("user_factors",), user), (("item_factors",), item),

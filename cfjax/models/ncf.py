@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
-import optax
 
-from cfjax.models.base import Recommender, linen_functions, l2_penalty
+from cfjax.models.base import Recommender, adam_with_schedule, l2_penalty, linen_functions
 
 
 class NeuMF(nn.Module):
@@ -56,7 +55,8 @@ class NeuMF(nn.Module):
 
 def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
              mlp_layers: tuple[int, ...] = (16, 8), weight_decay: float = 1e-3,
-             learning_rate: float = 1e-3) -> Recommender:
+             learning_rate: float = 1e-3, schedule: str = "constant",
+             decay_steps: int | None = None) -> Recommender:
   """Builds ACCENT's NeuMF rating model.
 
   Args:
@@ -66,6 +66,8 @@ def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
     mlp_layers: widths of the MLP tower after the 2*dim input (16, 8 in ACCENT).
     weight_decay: coefficient of 1/2 ||w||^2 over all weights (1e-3 in ACCENT).
     learning_rate: Adam step size (1e-3 in ACCENT).
+    schedule, decay_steps: "constant" Adam (ACCENT), or "cosine" decaying to 0 over
+      decay_steps (`adam_with_schedule`).
 
   Returns:
     A `Recommender`.
@@ -84,9 +86,11 @@ def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
       name="ncf", num_users=num_users, num_items=num_items, init=init, predict=predict,
       scores=scores, row_losses=row_losses,
       penalty=lambda params: weight_decay * l2_penalty(params),
-      optimizer=optax.adam(learning_rate),
+      optimizer=adam_with_schedule(learning_rate, schedule, decay_steps),
       hparams=dict(dim=dim, mlp_layers=list(mlp_layers), weight_decay=weight_decay,
-                   learning_rate=learning_rate),
+                   learning_rate=learning_rate,
+                   **({} if schedule == "constant" else
+                      {"schedule": schedule, "decay_steps": decay_steps})),
       item_embeddings=lambda params: embeddings(params, "item"),
       user_embeddings=lambda params: embeddings(params, "user"),
       # FIA's 64 parameters in ACCENT: the user's and the item's rows of all four tables.

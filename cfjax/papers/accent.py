@@ -19,6 +19,7 @@ a rerun with the same settings resumes from them, and all unfinished k are verif
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from cfjax.models import make_model
 from cfjax.papers import published
 from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
-from cfjax.train import TrainSpec, steps_per_epoch
+from cfjax.train import Convergence, TrainSpec, steps_per_epoch
 from cfjax.util import timed, to_json
 
 KS = (5, 10, 20)
@@ -209,15 +210,20 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     dataset = cfdata.canonical_name(config.dataset)
     train = cfdata.load(dataset, data_dir=config.data_dir)
     model = make_model(MODEL, train)
-    seeds = tuple(range(int(config.verify_seeds)))
-    verify_batch = int(config.verify_batch_size) or None  # 0: full batch, as ACCENT's retrain
+    until = None
+    if config.get("verify_tol") is not None:  # retrain to convergence (full batch, L-BFGS)
+      until = Convergence(tol=float(config.verify_tol), max_steps=int(config.verify_steps))
+    seeds = (0,) if until is not None else tuple(range(int(config.verify_seeds)))
+    verify_batch = (int(config.verify_batch_size) or None) if until is None else None
     chunk_size = verify_chunk_size(config.chunk_size)
     spec = TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
                      seed=int(config.seed))
     record = run_config(config, train, model_hparams=model.hparams, ks=list(KS),
                         original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
                                        "seed": spec.seed},
-                        protocol="warm", verify_seeds=list(seeds),
+                        protocol="warm" if until is None else "warm-converged",
+                        verify_until=None if until is None else dataclasses.asdict(until),
+                        verify_seeds=list(seeds),
                         verify_steps=int(config.verify_steps), verify_batch_size=verify_batch,
                         scale=scale(len(train), config), verify_chunk_size=chunk_size)
     record["config"]["dataset"] = dataset
@@ -232,7 +238,7 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     verify_records = lambda records: verify(
         records, model=model, train=train, original=original, protocol="warm", seeds=seeds,
         steps=int(config.verify_steps), batch_size=verify_batch, ks=(1,), chunk_size=chunk_size,
-        progress=progress)
+        progress=progress, until=until)
     verified_by_k, work_timings = run_ks(
         KS, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
         train=train, work_dir=work, seed=int(config.seed))

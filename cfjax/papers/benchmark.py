@@ -68,7 +68,7 @@ def check_config(config) -> None:
       raise ValueError(f"model {name!r} has no settings in config.model_settings; add them "
                        f"or pick from {', '.join(sorted(config.model_settings))}")
   util.check_int(config.users, "users", minimum=2)
-  for budget in config.budgets:
+  for budget in list(config.budgets) + [b for bs in config.method_budgets.values() for b in bs]:
     util.check_int(budget, "budgets entry", minimum=1)
   for k in config.ks:
     util.check_int(k, "ks entry", minimum=1)
@@ -104,8 +104,13 @@ def options_for(config, name: str, budget: int | None) -> dict:
 
 
 def budgets_for(config, name: str) -> list[int | None]:
-  """config.budgets for methods with a size option `e`, else [None] (their own size)."""
-  return list(config.budgets) if "e" in _fields(name) else [None]
+  """The sizes `name` explains with: config.method_budgets[name] ("surrogate": every
+  surrogate), else config.budgets, for methods with a size option `e`; [None] (their own
+  size) for adaptive ones."""
+  if "e" not in _fields(name):
+    return [None]
+  key = "surrogate" if name in sg.SPECS else name
+  return list(config.method_budgets.get(key, config.budgets))
 
 
 # ----------------------------------------------------------------------------------- cells

@@ -8,11 +8,18 @@ recorded under all four definitions (eqs. 3, 4, 11, 12; `cfjax.simulate.targets`
 The plan (users x subsets) is cut into blocks of `block_size` models; each block is ONE
 `retrain` call and ONE shard of the store, so an interrupted run resumes at the first
 unfinished block (see `cfjax.simulate.store`).
+
+With several processes (`cfjax.train.distributed`), every process takes part in every block
+(each `retrain` call splits its chunks over the processes and gathers them), process 0 alone
+writes the store, process 0's list of finished blocks decides what every process skips, and a
+barrier after each block makes the block durable before any process goes on. A run killed in
+any process resumes (all processes restarted) at the first block process 0 had not recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import time
@@ -28,7 +35,8 @@ from cfjax.data.interactions import Interactions
 from cfjax.models.base import Recommender
 from cfjax.simulate import sampling, targets
 from cfjax.simulate.store import SimulationStore
-from cfjax.train import pad_deletions, retrain, to_train_data, user_scores_readout
+from cfjax.train import (distributed, pad_deletions, retrain, to_train_data,
+                         user_scores_readout)
 from cfjax.types import Params
 
 
@@ -181,17 +189,25 @@ def simulate(model: Recommender, train: Interactions, params: Params, users: Seq
   """
   plan = plan_simulation(train, users, config)
   fingerprint = plan_fingerprint(plan, config, extra_fingerprint or {})
-  store = SimulationStore.open(store_dir, fingerprint=fingerprint,
-                               config={"simulation": dataclasses.asdict(config),
-                                       **(extra_fingerprint or {})},
-                               num_blocks=plan.num_blocks)
+  open_store = functools.partial(SimulationStore.open, store_dir, fingerprint=fingerprint,
+                                 config={"simulation": dataclasses.asdict(config),
+                                         **(extra_fingerprint or {})},
+                                 num_blocks=plan.num_blocks)
+  opened = []
+
+  def finished_blocks():  # process 0 opens (checks, repairs) the store; all use its list
+    opened.append(open_store())
+    return opened[0].finished_blocks()
+
+  done = set(distributed.on_primary(finished_blocks))
+  store = opened[0] if opened else open_store(writer=False)
   distinct = np.unique(plan.users)
   original = np.asarray(rank.jitted_scores(model)(params, jnp.asarray(distinct, jnp.int32)))
   seen = rank.seen_rows(train, distinct)
   top = rank.top_k(original, seen, config.top_n)
   row_of = {int(u): n for n, u in enumerate(distinct)}
   data = to_train_data(train)
-  done = set(store.finished_blocks())
+  computed = {}  # block -> arrays, kept by the processes that do not write the store
   for block in range(plan.num_blocks):
     if block in done:
       continue
@@ -210,13 +226,32 @@ def simulate(model: Recommender, train: Interactions, params: Params, users: Seq
     index = np.asarray([row_of[int(u)] for u in block_users])
     outcome = block_outcomes(original[index], np.asarray(result.outputs)[:, 0], seen[index],
                              top[index])
-    store.write_block(block, {"users": block_users, "deleted_items": plan.deleted_items[models],
-                              "top_items": top[index], "seconds": np.full(len(index), seconds
-                                                                          / len(index)),
-                              **outcome}, after_shard=after_shard)
+    arrays = {"users": block_users, "deleted_items": plan.deleted_items[models],
+              "top_items": top[index], "seconds": np.full(len(index), seconds / len(index)),
+              **outcome}
+    store.write_block(block, arrays, after_shard=after_shard)
+    if not store.writer:
+      computed[block] = arrays
+    distributed.barrier(f"simulation block {block} of {fingerprint[:12]}")
     if after_block is not None:
       after_block(block)
-  return load_simulation(store)
+  if store.writer:
+    return load_simulation(store)
+  return _as_simulation(_assembled(store, computed))
+
+
+def _assembled(store: SimulationStore, computed: dict[int, dict]) -> dict[str, np.ndarray]:
+  """Every block's arrays in block order: this run's from memory, earlier runs' from the
+  store that process 0 wrote (a reader process needs it on a shared filesystem)."""
+  earlier = {int(block) for block in store.finished_blocks()} - set(computed)
+  missing = set(range(store.num_blocks)) - earlier - set(computed)
+  if missing:
+    raise ValueError(f"blocks {sorted(missing)[:5]} of {store.path} are not readable by process "
+                     f"{distributed.process_index()}; put the store on a filesystem every "
+                     "process sees")
+  parts = [computed[block] if block in computed else store.read_block(block)
+           for block in range(store.num_blocks)]
+  return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def load_simulation(store: SimulationStore) -> SimulationData:
@@ -224,6 +259,11 @@ def load_simulation(store: SimulationStore) -> SimulationData:
   arrays = store.read_blocks()
   if not arrays:
     raise ValueError(f"{store.path} has no finished block; run simulate() first")
+  return _as_simulation(arrays)
+
+
+def _as_simulation(arrays: dict[str, np.ndarray]) -> SimulationData:
+  """`SimulationData` of the concatenated block arrays."""
   return SimulationData(
       users=arrays["users"], deleted_items=arrays["deleted_items"],
       top_items=arrays["top_items"],

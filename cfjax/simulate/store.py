@@ -12,6 +12,12 @@ killed after a shard's rename but before the manifest's leaves an orphan shard t
 run recomputes and overwrites; a truncated or altered shard is named in a warning and
 recomputed; an unreadable manifest is named and the store starts over. So a killed or damaged
 run resumes where it can, losing nothing valid and counting nothing twice.
+
+With several processes (`cfjax.train.distributed`) only process 0 reads the manifest to decide
+and only process 0 writes (a store opened with `writer=False` touches no file until it reads
+finished blocks at the end), so shards and manifest never clash;
+`cfjax.simulate.generate.simulate` broadcasts process 0's finished blocks (or its error) to
+the others.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from cfjax.train import distributed
 from cfjax.util import atomic_write_bytes, to_json
 
 MANIFEST = "manifest.json"
@@ -55,6 +62,12 @@ def _read_manifest(path: pathlib.Path) -> dict | None:
     return {}
 
 
+def _another_plan(path: pathlib.Path, manifest: dict, fingerprint: str) -> ValueError:
+  return ValueError(f"{path} holds a simulation with another plan (fingerprint "
+                    f"{manifest['fingerprint'][:12]} != {fingerprint[:12]}); pass a new store "
+                    "directory or delete this one")
+
+
 @dataclasses.dataclass(frozen=True)
 class SimulationStore:
   """A store directory bound to one simulation plan (by its fingerprint).
@@ -65,38 +78,51 @@ class SimulationStore:
       another plan refuses to open.
     config: the JSON config saved beside the shards.
     num_blocks: how many blocks the plan has.
+    writer: whether this process writes the store (process 0 of a multi-process run).
   """
 
   path: pathlib.Path
   fingerprint: str
   config: dict
   num_blocks: int
+  writer: bool = True
 
   @staticmethod
   def matches(path: str | os.PathLike, fingerprint: str) -> bool | None:
-    """Whether the store at `path` was made for `fingerprint` (None: no usable store there)."""
-    manifest = _read_manifest(pathlib.Path(path)) if pathlib.Path(path).is_dir() else None
-    return None if not manifest else manifest["fingerprint"] == fingerprint
+    """Whether the store at `path` was made for `fingerprint` (None: no usable store there).
+
+    With several processes this is process 0's answer, and the other processes get None for
+    a store of another plan: process 0 alone rebuilds (or refuses) it, so they never delete
+    files under each other.
+    """
+
+    def answer():
+      manifest = _read_manifest(pathlib.Path(path)) if pathlib.Path(path).is_dir() else None
+      return None if not manifest else manifest["fingerprint"] == fingerprint
+
+    matching = distributed.on_primary(answer)
+    return None if matching is False and not distributed.is_primary() else matching
 
   @classmethod
   def open(cls, path: str | os.PathLike, *, fingerprint: str, config: dict,
-           num_blocks: int) -> "SimulationStore":
+           num_blocks: int, writer: bool = True) -> "SimulationStore":
     """Opens (or creates) a store; raises if it holds another plan's blocks.
 
     Blocks whose shard is missing, unreadable or not the bytes the manifest recorded are
     dropped from the manifest (with a warning naming them), so they are simulated again.
+    A reader (`writer=False`, the other processes of a multi-process run) touches no file.
     """
     path = pathlib.Path(path)
+    store = cls(path, fingerprint, json.loads(to_json(config)), int(num_blocks), writer)
+    if not writer:
+      return store
     path.mkdir(parents=True, exist_ok=True)
-    store = cls(path, fingerprint, json.loads(to_json(config)), int(num_blocks))
     manifest = _read_manifest(path)
     if not manifest:
       store._write_manifest({})
       return store
     if manifest["fingerprint"] != fingerprint:
-      raise ValueError(f"{path} holds a simulation with another plan (fingerprint "
-                       f"{manifest['fingerprint'][:12]} != {fingerprint[:12]}); pass a new "
-                       "store directory or delete this one")
+      raise _another_plan(path, manifest, fingerprint)
     blocks = manifest.get("blocks", {})
     intact = {block: entry for block, entry in blocks.items() if store._intact(block, entry)}
     if len(intact) != len(blocks):
@@ -144,6 +170,8 @@ class SimulationStore:
     """
     if not 0 <= block < self.num_blocks:
       raise ValueError(f"block {block} is outside [0, {self.num_blocks}); pass a block of the plan")
+    if not self.writer:
+      return
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     payload = buffer.getvalue()
@@ -154,6 +182,11 @@ class SimulationStore:
     blocks[str(block)] = {"file": shard_name(block),
                           "sha256": hashlib.sha256(payload).hexdigest()}
     self._write_manifest(blocks)
+
+  def read_block(self, block: int) -> dict[str, np.ndarray]:
+    """One finished block's arrays."""
+    with np.load(self.path / self._blocks()[str(block)]["file"]) as shard:
+      return {name: shard[name] for name in shard.files}
 
   def read_blocks(self) -> dict[str, np.ndarray]:
     """The finished blocks' arrays concatenated along axis 0, in block order."""

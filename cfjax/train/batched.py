@@ -2,15 +2,16 @@
 
 M deletions x S seeds are retrained in fixed-size chunks of C models. Each chunk is one
 compiled call (the last chunk is padded, so nothing recompiles), sharded over all local
-devices along the model axis. A `readout` runs inside the compiled call so only what the
-caller needs (e.g. one user's scores) leaves the device.
+devices along the model axis; with several processes (`jax.distributed`) each retrains a
+contiguous share of the chunks and the shares are gathered once (`cfjax.train.distributed`).
+A `readout` runs inside the compiled call so only what the caller needs (e.g. one user's
+scores) leaves the device.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from typing import Any, Callable, Literal, Sequence
 
@@ -22,8 +23,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from cfjax.models.base import Recommender
-from cfjax.train.fit import (TrainData, TrainState, check_int, deleted_weights, fit,
-                             init_state, seed_keys)
+from cfjax.train import distributed
+from cfjax.train.fit import (Converged, Convergence, TrainData, TrainState, check_int,
+                             deleted_weights, fit, fit_to_convergence, init_state, seed_keys)
 from cfjax.types import Params
 
 Protocol = Literal["scratch", "warm"]
@@ -63,19 +65,24 @@ class RetrainResult:
   outputs: Any
   control: Any | None
   seconds: float
+  converged: Converged | None = None
+  control_converged: Converged | None = None
 
 
-def _one_model(model, protocol, steps, batch_size, readout, data, start_state, deleted_rows,
-               readout_arg, seed_key_pair):
-  """Retrains one (deletion, seed) and reads it out. `fit` for ONE model."""
+def _one_model(model, protocol, steps, batch_size, readout, until, data, start_state,
+               deleted_rows, readout_arg, seed_key_pair):
+  """Retrains one (deletion, seed) and reads it out. `fit` (or `fit_to_convergence`) for
+  ONE model; with `until`, returns (readout, `Converged`)."""
   init_key, order_key = seed_key_pair
   weights = deleted_weights(deleted_rows, data.num_rows)
   state = init_state(model, init_key) if protocol == "scratch" else start_state
-  state = fit(model, data, weights, state=state, order_key=order_key, steps=steps,
-              batch_size=batch_size)
-  if readout is state_readout:
-    return state
-  return readout(state.params, readout_arg)
+  if until is None:
+    state = fit(model, data, weights, state=state, order_key=order_key, steps=steps,
+                batch_size=batch_size)
+  else:
+    state, converged = fit_to_convergence(model, data, weights, state=state, until=until)
+  out = state if readout is state_readout else readout(state.params, readout_arg)
+  return out if until is None else (out, converged)
 
 
 def state_readout(params: Params, readout_arg: Any) -> Params:
@@ -101,15 +108,15 @@ def train_original_exact(model: Recommender, data: TrainData, *, seed: int, step
   return jax.tree.map(lambda leaf: jnp.asarray(leaf[0, 0]), result.outputs)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _retrain_chunk(model, protocol, steps, batch_size, readout, vector_width, data, start_state,
-                   deleted_rows, readout_args, seed_key_pairs):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _retrain_chunk(model, protocol, steps, batch_size, readout, until, vector_width, data,
+                   start_state, deleted_rows, readout_args, seed_key_pairs):
   """[C] deletions x [S] seeds -> readouts [C, S, ...]. The engine's only vmap site.
 
   The C models of a chunk are vmapped `vector_width` at a time; `lax.map` runs the groups one
   after another inside the same compiled call (vector_width=C: one vmap over the whole chunk).
   """
-  one = functools.partial(_one_model, model, protocol, steps, batch_size, readout, data,
+  one = functools.partial(_one_model, model, protocol, steps, batch_size, readout, until, data,
                           start_state)
   over_seeds = jax.vmap(one, in_axes=(None, None, 0))
   over_models = jax.vmap(over_seeds, in_axes=(0, 0, None))
@@ -148,6 +155,7 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
             original: TrainState | None = None, readout: Readout = params_readout,
             readout_args: Any = None, chunk_size: int = 64, vector_width: int | None = None,
             control: bool = False, control_args: Any = None,
+            until: Convergence | None = None,
             progress: bool = True, description: str = "retraining") -> RetrainResult:
   """Retrains one counterfactual model per deletion and seed (Yao et al., eq. 1).
 
@@ -170,7 +178,8 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     readout: (params, readout_arg) -> pytree, run on device inside the compiled step. Must be
       the same function object across calls, or the chunk recompiles.
     readout_args: a pytree whose leaves have leading axis M (e.g. each model's user), or None.
-    chunk_size: models per compiled call C (rounded up to a multiple of the device count).
+    chunk_size: models per compiled call C (rounded up to a multiple of the device count;
+      with P processes each runs C / P of them on its share: `cfjax.train.distributed`).
     vector_width: models vmapped together inside a chunk; a width below C runs the chunk as
       a compiled loop over vmapped groups. Default: `default_vector_width` (the whole chunk,
       except 1 for full-batch training on CPU, where XLA's batched gathers and scatters are
@@ -178,6 +187,9 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     control: also retrain once with nothing deleted under each seed (returned apart).
     control_args: the readout argument of the control (no leading M axis); required when
       `control` and `readout_args` are both given.
+    until: train each model to convergence (`Convergence`: gradient norm below a tolerance,
+      at most max_steps, full batch only) instead of for `steps`; the result then carries
+      each model's reached gradient norm and steps (`converged`, `control_converged`).
     progress: show a progress bar over chunks.
     description: the progress bar's label.
 
@@ -210,6 +222,9 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     raise ValueError("pass at least one seed")
   check_int(steps, "steps", minimum=0)
   check_int(chunk_size, "chunk_size", minimum=1)
+  if until is not None and batch_size is not None:
+    raise ValueError("training to convergence needs full batches (a minibatch gradient never "
+                     "vanishes); pass batch_size=None with until=")
   if batch_size is not None:
     check_int(batch_size, "batch_size", minimum=1)
   if vector_width is not None:
@@ -233,11 +248,8 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
                          f"got {np.shape(leaf)}")
 
   mesh = _model_mesh()
-  num_devices = mesh.devices.size
-  chunk = max(1, min(chunk_size, total))
-  chunk = math.ceil(chunk / num_devices) * num_devices
-  num_chunks = math.ceil(total / chunk)
-  padded = num_chunks * chunk
+  plan = distributed.chunk_plan(total, chunk_size)  # this process's share (all, on one)
+  chunk, padded = plan.chunk, plan.padded
   deleted_rows = np.concatenate(
       [deleted_rows, np.full((padded - total, deleted_rows.shape[1]), -1)]).astype(np.int32)
   if readout_args is not None:
@@ -246,6 +258,10 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
                                                                  padded - total, 0)]),
         readout_args)
 
+  if plan.num_processes > 1:
+    distributed.check_same_everywhere("deletions, readout arguments or settings", deleted_rows,
+                                      readout_args, seeds, [steps, batch_size, chunk_size],
+                                      protocol)
   width = max(1, min(int(vector_width or default_vector_width(batch_size, chunk)), chunk))
   key_pairs = [seed_keys(seed) for seed in seeds]
   seed_key_pairs = (jnp.stack([pair[0] for pair in key_pairs]),
@@ -258,28 +274,34 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
 
   start = time.perf_counter()
   outputs, pending = [], None
-  bar = tqdm(total=total, desc=description, unit="model", disable=not progress, leave=False)
+  share = min(plan.stop, total) - min(plan.start, total)  # real models of this process
+  bar = tqdm(total=share, desc=description, unit="model", disable=not progress, leave=False)
   with jax.transfer_guard("disallow"):
-    for index in range(num_chunks):
-      rows = slice(index * chunk, (index + 1) * chunk)
+    for index in range(plan.num_chunks):
+      rows = slice(plan.start + index * chunk, plan.start + (index + 1) * chunk)
       chunk_rows = jax.device_put(deleted_rows[rows], sharded)
       chunk_args = (None if readout_args is None else
                     jax.device_put(jax.tree.map(lambda leaf: leaf[rows], readout_args), sharded))
-      result = _retrain_chunk(model, protocol, steps, batch_size, readout, width, data, start_state,
-                              chunk_rows, chunk_args, seed_key_pairs)
+      result = _retrain_chunk(model, protocol, steps, batch_size, readout, until, width, data,
+                              start_state, chunk_rows, chunk_args, seed_key_pairs)
       if pending is not None:  # fetch the previous chunk while this one runs
         outputs.append(jax.device_get(pending))
-        bar.update(chunk)
+        bar.update(min(chunk, share - bar.n))
       pending = result
     outputs.append(jax.device_get(pending))
-    bar.update(total - bar.n)
+    bar.update(share - bar.n)
   bar.close()
+  local = jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
+  stacked = jax.tree.map(lambda leaf: leaf[:total], distributed.gather_shares(local, plan))
   seconds = time.perf_counter() - start
 
-  stacked = jax.tree.map(lambda *parts: np.concatenate(parts)[:total], *outputs)
   chex.assert_tree_shape_prefix(stacked, (total, len(seeds)))
+  stacked, converged = stacked if until is not None else (stacked, None)
+  first = lambda tree: jax.tree.map(lambda leaf: leaf[:num_deletions], tree)
+  last = lambda tree: None if tree is None else jax.tree.map(lambda leaf: leaf[num_deletions],
+                                                            tree)
   if control:
-    return RetrainResult(outputs=jax.tree.map(lambda leaf: leaf[:num_deletions], stacked),
-                         control=jax.tree.map(lambda leaf: leaf[num_deletions], stacked),
-                         seconds=seconds)
-  return RetrainResult(outputs=stacked, control=None, seconds=seconds)
+    return RetrainResult(outputs=first(stacked), control=last(stacked), seconds=seconds,
+                         converged=None if converged is None else first(converged),
+                         control_converged=last(converged))
+  return RetrainResult(outputs=stacked, control=None, seconds=seconds, converged=converged)

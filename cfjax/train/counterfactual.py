@@ -15,7 +15,7 @@ import numpy as np
 from cfjax.data.interactions import Interactions
 from cfjax.models.base import Recommender
 from cfjax.train.batched import retrain, user_scores_readout
-from cfjax.train.fit import TrainState, pad_deletions, to_train_data
+from cfjax.train.fit import Convergence, TrainState, pad_deletions, to_train_data
 
 Deletion = tuple[int, tuple[int, ...]]  # (user, sorted training rows to delete)
 
@@ -36,7 +36,8 @@ def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequ
                         *, seeds: Sequence[int], steps: int, protocol: str = "scratch",
                         batch_size: int | None = None, original: TrainState | None = None,
                         chunk_size: int = 64, progress: bool = True,
-                        description: str = "retraining") -> np.ndarray:
+                        description: str = "retraining", until: Convergence | None = None,
+                        return_converged: bool = False):
   """Seed-averaged scores of each deletion's user after retraining without its rows.
 
   Distinct deletions are retrained once each, in order of first appearance, in one `retrain`
@@ -54,9 +55,13 @@ def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequ
     chunk_size: models per compiled engine call.
     progress: show the engine's progress bar.
     description: the progress bar's label.
+    until: retrain each model to convergence (`Convergence`) instead of for `steps`.
+    return_converged: also return, per deletion, the largest gradient norm and step count
+      over its seeds (only with `until`).
 
   Returns:
-    float64[M, I]: the user's seed-averaged scores of every item, per deletion.
+    float64[M, I]: the user's seed-averaged scores of every item, per deletion; with
+    return_converged, (scores, {"grad_norm": float[M], "steps": int[M]}).
   """
   deletions = [(int(user), tuple(int(r) for r in rows)) for user, rows in deletions]
   if not deletions:
@@ -68,6 +73,13 @@ def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequ
                    seeds=seeds, steps=steps, protocol=protocol, batch_size=batch_size,
                    original=original, readout=user_scores_readout(model),
                    readout_args=np.asarray([user for user, _ in distinct], dtype=np.int32),
-                   chunk_size=chunk_size, progress=progress, description=description)
+                   chunk_size=chunk_size, progress=progress, description=description,
+                   until=until)
   mean_scores = np.asarray(result.outputs, dtype=np.float64).mean(axis=1)  # [distinct, I]
-  return mean_scores[positions]
+  if not return_converged:
+    return mean_scores[positions]
+  if result.converged is None:
+    raise ValueError("return_converged needs until= (training to convergence)")
+  converged = {"grad_norm": np.asarray(result.converged.grad_norm).max(axis=1)[positions],
+               "steps": np.asarray(result.converged.steps).max(axis=1)[positions]}
+  return mean_scores[positions], converged

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from cfjax.models.base import Recommender, weighted_loss
-from cfjax.util import check_int
+from cfjax.util import check_int, check_number
 from cfjax.types import Array, OptState, Params, PRNGKey
 
 
@@ -139,6 +139,90 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   if remainder:
     state, _ = jax.lax.scan(step, state, epoch_batches(full_epochs)[:remainder])
   return state
+
+
+@dataclasses.dataclass(frozen=True)
+class Convergence:
+  """Train until the gradient vanishes instead of for a fixed number of steps.
+
+  A model stops when the global norm of its full-batch gradient, ||grad L(theta; w)||_2, falls
+  below `tol`, or after `max_steps` (then it is reported as not converged). Full batch only:
+  a minibatch gradient never vanishes.
+
+  Attributes:
+    tol: the gradient-norm tolerance.
+    max_steps: the most optimizer steps.
+    method: "lbfgs" (optax's L-BFGS with a zoom line search: converges to the optimum of a
+      smooth problem; the default) or "adam" (the model's own optimizer, continued; Adam with
+      a constant step size oscillates near a minimum, so it may stop only at max_steps).
+  """
+
+  tol: float = 1e-5
+  max_steps: int = 2000
+  method: str = "lbfgs"
+
+  def __post_init__(self):
+    check_number(self.tol, "Convergence tol", minimum=0.0)
+    check_int(self.max_steps, "Convergence max_steps", minimum=1)
+    if self.method not in ("lbfgs", "adam"):
+      raise ValueError(f"Convergence method={self.method!r} must be 'lbfgs' or 'adam'")
+
+
+class Converged(NamedTuple):
+  """What training to convergence reached: the gradient norm and the steps it took."""
+
+  grad_norm: Array
+  steps: Array
+
+
+def fit_to_convergence(model: Recommender, data: TrainData, weights: Array, *,
+                       state: TrainState, until: Convergence) -> tuple[TrainState, Converged]:
+  """Trains ONE model on weighted rows (Yao et al., eq. 1) until its gradient vanishes.
+
+  A `lax.while_loop` of full-batch steps while ||grad|| >= until.tol and fewer than
+  until.max_steps steps ran. Vmapped (the engine), each model keeps its own count: a converged
+  model stays put while the others of its chunk continue, so the chunk ends when all have
+  converged or hit max_steps. With method="lbfgs" the optimizer state is L-BFGS's; the
+  returned `TrainState` keeps the incoming optimizer state (an Adam state stays valid for a
+  later warm start).
+
+  Args:
+    model: the recommender.
+    data: training rows [N].
+    weights: float32[N] per-row multipliers (0 deletes a row).
+    state: the start (fresh for scratch, the trained original for warm).
+    until: the tolerance, step budget and method.
+
+  Returns:
+    (the final `TrainState`, `Converged` with the final gradient norm and the steps taken).
+  """
+  def loss(params):
+    return weighted_loss(model, params, data.user, data.item, data.rating, weights)
+
+  lbfgs = until.method == "lbfgs"
+  optimizer = optax.lbfgs() if lbfgs else model.optimizer
+  # L-BFGS keeps the value and gradient of its accepted point: reading them costs nothing.
+  value_and_grad = optax.value_and_grad_from_state(loss) if lbfgs else (
+      lambda params, state: jax.value_and_grad(loss)(params))
+  opt_state = optimizer.init(state.params) if lbfgs else state.opt_state
+  value, grads = value_and_grad(state.params, state=opt_state)
+
+  def not_done(carry):
+    *_, grads, steps = carry
+    return (optax.global_norm(grads) >= until.tol) & (steps < until.max_steps)
+
+  def step(carry):
+    params, opt_state, value, grads, steps = carry
+    extra = dict(value=value, grad=grads, value_fn=loss) if lbfgs else {}
+    updates, opt_state = optimizer.update(grads, opt_state, params, **extra)
+    params = optax.apply_updates(params, updates)
+    value, grads = value_and_grad(params, state=opt_state)
+    return params, opt_state, value, grads, steps + 1
+
+  params, opt_state, _, grads, steps = jax.lax.while_loop(
+      not_done, step, (state.params, opt_state, value, grads, jnp.int32(0)))
+  final = TrainState(params, state.opt_state if lbfgs else opt_state)
+  return final, Converged(optax.global_norm(grads), steps)
 
 
 def train_original(model: Recommender, data: TrainData, *, seed: int, steps: int,

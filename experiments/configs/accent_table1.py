@@ -39,6 +39,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.verify_seeds = 5  # retraining seeds 0..n-1 (they change the batch order)
   # rows per verification step; 0 = full batch, as ACCENT's NCF retrain.py feeds all kept rows
   config.verify_batch_size = 1246
+  # retrain each verification to convergence instead (full batch, L-BFGS from the warm start,
+  # until the gradient norm falls below this, at most verify_steps steps; one seed: full-batch
+  # retraining has no randomness); None: verify_steps of Adam
+  config.verify_tol = ml_collections.FieldReference(None, field_type=float)
   config.chunk_size = ml_collections.FieldReference(None, field_type=int)  # None: 8 on CPU
   config.cache_dir = "results/cache/originals"  # trained originals, shared between runs
   config.output_dir = ""
