@@ -85,7 +85,8 @@ def steps_per_epoch(num_rows: int, batch_size: int | None) -> int:
 
 
 def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainState,
-        order_key: PRNGKey, steps: int, batch_size: int | None = None) -> TrainState:
+        order_key: PRNGKey, steps: int, batch_size: int | None = None,
+        remat_every: int | None = None) -> TrainState:
   """Trains ONE model on weighted rows (Yao et al., eq. 1) for `steps` optimizer steps.
 
   Minimises sum_n w_n l_n(theta) / sum_n w_n + penalty(theta). With `batch_size=None` every
@@ -102,6 +103,10 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     order_key: key of the minibatch order (unused in full batch).
     steps: number of optimizer steps (static).
     batch_size: rows per step (static), or None for full batch.
+    remat_every: None (default) or a block length B (static): for differentiating through
+      training (`cfjax.explain.metagrad`), steps run in blocks of B under `jax.checkpoint`
+      (and each minibatch epoch is one checkpointed block of such blocks), so a reverse pass
+      keeps one state per block and recomputes the steps inside. Same steps, same result.
 
   Returns:
     The final `TrainState`.
@@ -120,7 +125,23 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), None
 
+  def run_steps(state, xs, length):  # `length` steps; xs: per-step rows [length, B] or None
+    body = step if xs is not None else (lambda s, _: step(s, None))
+    if remat_every is None or length <= remat_every:
+      return jax.lax.scan(body, state, xs, length=length)[0]
+    blocks, rest = divmod(length, remat_every)
+    split = lambda x, a, b: None if x is None else x[a:b]
+    shaped = None if xs is None else xs[:blocks * remat_every].reshape(
+        (blocks, remat_every) + xs.shape[1:])
+    block = jax.checkpoint(lambda s, x: (jax.lax.scan(body, s, x, length=remat_every)[0], None))
+    state, _ = jax.lax.scan(block, state, shaped, length=blocks)
+    if rest:
+      state = jax.lax.scan(body, state, split(xs, blocks * remat_every, length), length=rest)[0]
+    return state
+
   if batch_size is None:
+    if remat_every is not None:
+      return run_steps(state, None, steps)
     state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
     return state
 
@@ -132,11 +153,17 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     return order[: per_epoch * batch_size].reshape(per_epoch, batch_size)
 
   def run_epoch(state, epoch):
+    if remat_every is not None:
+      return run_steps(state, epoch_batches(epoch), per_epoch), None
     state, _ = jax.lax.scan(step, state, epoch_batches(epoch))
     return state, None
 
+  if remat_every is not None:
+    run_epoch = jax.checkpoint(run_epoch)
   state, _ = jax.lax.scan(run_epoch, state, jnp.arange(full_epochs))
   if remainder:
+    if remat_every is not None:
+      return run_steps(state, epoch_batches(full_epochs)[:remainder], remainder)
     state, _ = jax.lax.scan(step, state, epoch_batches(full_epochs)[:remainder])
   return state
 

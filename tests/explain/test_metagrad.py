@@ -1,0 +1,160 @@
+"""Metagradients through training (cfjax.explain.metagrad): against finite differences of
+actual retraining, against one-at-a-time gradients, and against the influence function on a
+strongly convex problem trained to convergence."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cfjax.data import make_synthetic
+from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
+from cfjax.explain import metagrad as mg
+from cfjax.models import Recommender, make_mf
+from cfjax.train import TrainSpec, fit, init_state, seed_keys, to_train_data, train_original
+
+STEPS = 200
+
+
+def tiny():
+  data = make_synthetic(num_users=12, num_items=15, density=0.4, seed=1, min_per_user=5)
+  model = make_mf(data.num_users, data.num_items, dim=3, learning_rate=0.02,
+                  schedule="cosine", decay_steps=STEPS)
+  return data, model
+
+
+def retrained_margin(model, data, start, order_key, batch_size, user, item, rival):
+  """The margin of (user, item) over `rival` after actually retraining with weights w."""
+
+  @jax.jit
+  def margin(weights):
+    params = fit(model, to_train_data(data), weights, state=start, order_key=order_key,
+                 steps=STEPS, batch_size=batch_size).params
+    scores = model.predict(params, jnp.asarray([user, user]), jnp.asarray([item, rival]))
+    return scores[0] - scores[1]
+
+  return margin
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_metagradient_equals_finite_difference_of_retraining(batch_size):
+  data, model = tiny()
+  init_key, order_key = seed_keys(0)
+  start = init_state(model, init_key)
+  traj = mg.trajectory(model, to_train_data(data), start=start, order_key=order_key,
+                       steps=STEPS, batch_size=batch_size, remat_every=7)
+  assert traj.final_grad_norm < 0.05
+  user, item, rival = 0, 3, 6
+  grads = mg.metagradients(model, traj, [user], [item], [rival])[0]
+  rows = data.history_rows(user)[:4]
+  with jax.enable_x64(True):  # the retraining of the difference in float64: no round-off
+    start64 = jax.tree.map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(
+        x.dtype, jnp.floating) else x, start)
+    margin = retrained_margin(model, data, start64, order_key, batch_size, user, item, rival)
+    ones, eps = jnp.ones((len(data),), jnp.float64), 1e-4
+    for row in rows:
+      fd = float((margin(ones.at[row].add(eps)) - margin(ones.at[row].add(-eps))) / (2 * eps))
+      assert abs(fd - grads[row]) < 1e-2 * max(abs(fd), 1e-3), (row, fd, grads[row])
+  assert np.abs(grads[rows]).max() > 1e-3, "the check must not pass on zeros"
+
+
+def test_batched_pullback_equals_one_target_at_a_time():
+  data, model = tiny()
+  init_key, order_key = seed_keys(0)
+  start = init_state(model, init_key)
+  traj = mg.trajectory(model, to_train_data(data), start=start, order_key=order_key,
+                       steps=STEPS, batch_size=None)
+  users, items, rivals = np.array([0, 1, 2]), np.array([3, 4, 5]), np.array([6, -1, 7])
+  batched = mg.metagradients(model, traj, users, items, rivals, target_chunk=2)
+  for b in range(3):
+    one = mg.metagradients(model, traj, users[b:b + 1], items[b:b + 1], rivals[b:b + 1])[0]
+    np.testing.assert_allclose(batched[b], one, rtol=1e-5, atol=1e-7)
+    if rivals[b] >= 0:  # and against jax.grad of the retrained margin itself (no remat)
+      direct = jax.grad(retrained_margin(model, data, start, order_key, None, users[b],
+                                         items[b], rivals[b]))(jnp.ones((len(data),)))
+      np.testing.assert_allclose(batched[b], np.asarray(direct), rtol=1e-4, atol=1e-6)
+  assert np.abs(batched).max() > 1e-3
+
+
+def biases_model(num_users, num_items, l2=0.1, lr=0.5):
+  """mu + b_u + b_i with a per-row L2 term: strongly convex; trained by gradient descent."""
+
+  def init(key):
+    del key
+    return {"mu": jnp.zeros(()), "bu": jnp.zeros((num_users,)), "bi": jnp.zeros((num_items,))}
+
+  def predict(params, users, items):
+    return params["mu"] + params["bu"][users] + params["bi"][items]
+
+  def row_losses(params, users, items, ratings):
+    return (jnp.square(ratings - predict(params, users, items))
+            + l2 * (params["bu"][users] ** 2 + params["bi"][items] ** 2))
+
+  return Recommender(name="biases", num_users=num_users, num_items=num_items, init=init,
+                     predict=predict, row_losses=row_losses, optimizer=optax.sgd(lr))
+
+
+def test_on_a_strongly_convex_problem_at_convergence_it_is_the_influence_function():
+  data = make_synthetic(num_users=10, num_items=12, density=0.4, seed=2, min_per_user=4)
+  model = biases_model(data.num_users, data.num_items)
+  spec = TrainSpec(steps=1500, batch_size=None, seed=0)
+  original = train_original(model, to_train_data(data), seed=0, steps=spec.steps)
+  ctx = ExplainContext.from_original(model, data, original, spec)
+  targets = top1_targets(ctx, np.arange(4))
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    meta = get_explainer("metagrad", measure="score").attributions(ctx, targets)
+  assert ctx.cache[next(k for k in ctx.cache if k[0] == "metagrad_trajectory")
+                   ].final_grad_norm < 1e-5
+  influence = get_explainer("influence_function", solver="explicit",
+                            damping=0.0).attributions(ctx, targets)
+  for m, i in zip(meta, influence):
+    keys = sorted(m)
+    a, b = np.array([m[k] for k in keys]), np.array([i[k] for k in keys])
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.abs(b).max())
+    assert np.abs(b).max() > 1e-3
+
+
+def test_explainers_pick_the_largest_metagradients_and_the_adaptive_one_crosses_zero():
+  data, model = tiny()
+  spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
+  original = train_original(model, to_train_data(data), seed=0, steps=STEPS)
+  ctx = ExplainContext.from_original(model, data, original, spec)
+  targets = top1_targets(ctx, np.arange(5))
+  explainer = get_explainer("metagrad", e=2)
+  records = run_explainer(explainer, ctx, targets)
+  attributions = explainer.attributions(ctx, targets)
+  for record, scores in zip(records, attributions):
+    best = sorted(scores, key=lambda item: -scores[item])[:2]
+    assert set(record.deleted_items) == set(best)
+    assert record.extra["original_margin"] > 0  # top-1 over the runner-up
+  adaptive = run_explainer(get_explainer("metagrad_adaptive", max_e=4), ctx, targets)
+  for record, scores in zip(adaptive, attributions):
+    order = sorted(scores, key=lambda item: -scores[item])
+    size = len(record.deleted_items)
+    assert list(record.deleted_items) == order[:size]
+    predicted = record.extra["original_margin"] - sum(scores[i] for i in order[:size])
+    assert np.isclose(predicted, record.extra["predicted_margin"], atol=1e-6)
+    if not record.extra["failed"]:
+      assert predicted < 0 < record.extra["original_margin"] - sum(
+          scores[i] for i in order[:size - 1])
+  assert len([k for k in ctx.cache if k[0] == "metagrad_trajectory"]) == 1, "one forward"
+
+
+def test_constant_schedule_warns_and_bad_options_are_one_line_errors():
+  data = make_synthetic(num_users=8, num_items=10, density=0.5, seed=0, min_per_user=4)
+  model = make_mf(data.num_users, data.num_items, dim=2)
+  original = train_original(model, to_train_data(data), seed=0, steps=10)
+  ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=10))
+  with pytest.warns(UserWarning, match="constant step size"):
+    run_explainer(get_explainer("metagrad", e=1), ctx, top1_targets(ctx, [0]))
+  with pytest.raises(ValueError, match="measure='rank' is not one of"):
+    get_explainer("metagrad", measure="rank")
+  with pytest.raises(ValueError, match="protocol='cold' is not one of"):
+    get_explainer("metagrad", protocol="cold")
+  with pytest.raises(ValueError, match="retrains the model"):
+    get_explainer("metagrad").attributions(ExplainContext(model, original.params, data),
+                                           Targets([0], [int(top1_targets(ctx, [0]).items[0])]))
