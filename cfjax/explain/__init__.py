@@ -14,11 +14,13 @@ One file per method, each registering itself by name (see `base.py` for the prot
   kaffes                kaffes.py        KaffesCE (a reconstruction), amortised models
   loo_fia, loo_accent   loo.py           Wen et al.'s footnote-9 FIA / ACCENT
   metagrad, metagrad_adaptive  metagrad.py  exact derivatives through training (MAGIC)
+  certified             certified.py     any attribution's candidates, confirmed by retraining
+  exhaustive            exhaustive.py    every subset up to a size: the exact minimal sets
 """
 
 from cfjax.explain import (accent, controls, fia, influence_fn, kaffes, knn, lcer, loo,
                            search, surrogate, surrogate_models, verified)
-from cfjax.explain import metagrad  # noqa: F401  (registers metagrad, metagrad_adaptive)
+from cfjax.explain import certified, exhaustive, metagrad  # noqa: F401  (registration)
 from cfjax.explain.base import (Explainer, ExplainContext, MissingHookError, Targets,
                                 available_explainers, check_supports, explainers_for,
                                 get_explainer, has_attributions, missing_hooks, register,

@@ -199,6 +199,8 @@ class Metagrad:
     warm_steps: steps of the warm continuation.
     remat_every: checkpoint block length (None: ~sqrt(steps)).
     target_chunk: targets per vmapped pullback.
+    on_constant_lr: "warn" (default) or "ignore" when the model declares a constant step size
+      (hparams without schedule="cosine"), where the metagradient is not meaningful.
     name: the method name.
   """
 
@@ -209,6 +211,7 @@ class Metagrad:
   warm_steps: int = 100
   remat_every: int | None = None
   target_chunk: int = 16
+  on_constant_lr: str = "warn"
   name: str = "metagrad"
   requires = ("row_losses",)
 
@@ -220,7 +223,8 @@ class Metagrad:
     if self.remat_every is not None:
       check_int(self.remat_every, f"{self.name}: remat_every", minimum=1)
     for option, value, choices in (("measure", self.measure, MEASURES),
-                                   ("protocol", self.protocol, PROTOCOLS)):
+                                   ("protocol", self.protocol, PROTOCOLS),
+                                   ("on_constant_lr", self.on_constant_lr, ("warn", "ignore"))):
       if value not in choices:
         raise ValueError(f"{self.name}: {option}={value!r} is not one of {choices}")
 
@@ -228,7 +232,8 @@ class Metagrad:
   def trajectory(self, ctx: ExplainContext) -> Trajectory:
     """The context's one differentiated training run (cached per protocol and settings)."""
     spec = ctx.require_spec(self.name)
-    if ctx.model.hparams.get("schedule", "constant") == "constant":
+    if (self.on_constant_lr == "warn"
+        and ctx.model.hparams.get("schedule", "constant") == "constant"):
       warnings.warn(f"{self.name}: model {ctx.model.name!r} trains with a constant step size; "
                     "the metagradient is only meaningful when training ends at a fixed point "
                     "(build it with schedule='cosine', decay_steps=steps)", stacklevel=3)
