@@ -130,13 +130,13 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     if remat_every is None or length <= remat_every:
       return jax.lax.scan(body, state, xs, length=length)[0]
     blocks, rest = divmod(length, remat_every)
-    split = lambda x, a, b: None if x is None else x[a:b]
     shaped = None if xs is None else xs[:blocks * remat_every].reshape(
         (blocks, remat_every) + xs.shape[1:])
     block = jax.checkpoint(lambda s, x: (jax.lax.scan(body, s, x, length=remat_every)[0], None))
     state, _ = jax.lax.scan(block, state, shaped, length=blocks)
     if rest:
-      state = jax.lax.scan(body, state, split(xs, blocks * remat_every, length), length=rest)[0]
+      tail = None if xs is None else xs[blocks * remat_every:]
+      state = jax.lax.scan(body, state, tail, length=rest)[0]
     return state
 
   if batch_size is None:
