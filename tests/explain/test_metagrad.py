@@ -158,3 +158,28 @@ def test_constant_schedule_warns_and_bad_options_are_one_line_errors():
   with pytest.raises(ValueError, match="retrains the model"):
     get_explainer("metagrad").attributions(ExplainContext(model, original.params, data),
                                            Targets([0], [int(top1_targets(ctx, [0]).items[0])]))
+
+
+def test_warm_protocol_differentiates_the_continuation_and_is_zero_after_a_decayed_schedule():
+  data, decayed = tiny()
+  constant = make_mf(data.num_users, data.num_items, dim=3, learning_rate=0.02)
+  for model, nonzero in ((constant, True), (decayed, False)):
+    original = train_original(model, to_train_data(data), seed=0, steps=STEPS)
+    ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=STEPS))
+    targets = top1_targets(ctx, [0])
+    explainer = get_explainer("metagrad", protocol="warm", warm_steps=15, measure="score",
+                              on_constant_lr="ignore")
+    [got] = explainer.attributions(ctx, targets)
+    _, order_key = seed_keys(0)
+    user, item = int(targets.users[0]), int(targets.items[0])
+
+    def score(weights):
+      params = fit(model, to_train_data(data), weights, state=original, order_key=order_key,
+                   steps=15).params
+      return model.predict(params, jnp.asarray([user]), jnp.asarray([item]))[0]
+
+    direct = np.asarray(jax.grad(score)(jnp.ones((len(data),))))
+    rows = data.history_rows(user)
+    np.testing.assert_allclose([got[int(data.item[r])] for r in rows], direct[rows],
+                               rtol=1e-4, atol=1e-7)
+    assert (np.abs(direct[rows]).max() > 1e-4) == nonzero
