@@ -41,7 +41,6 @@ METHODS = {
     "certified": dict(max_size=3, beam=2, budget=8),  # proposer: metagrad
     "certified_paired": dict(max_size=3, beam=2, budget=8, check_seed_offset=0),
     "certified_if": dict(proposer="influence_function", max_size=3, beam=2, budget=8),
-    "accent": dict(k=1),
 }
 
 
@@ -61,7 +60,7 @@ def main(argv):
   timings["exhaustive"] = (time.perf_counter() - start) / len(targets)
   records = []
   for label, options in METHODS.items():
-    name = label if label in ("metagrad_adaptive", "accent") else "certified"
+    name = label if label == "metagrad_adaptive" else "certified"
     start = time.perf_counter()
     found = run_explainer(get_explainer(name, **options), ctx, targets)
     timings[label] = (time.perf_counter() - start) / len(targets)
