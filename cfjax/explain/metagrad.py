@@ -34,7 +34,8 @@ descent on a strongly convex loss trained to convergence (where the metagradient
 influence function, tested) qualify. Constant-lr Adam does NOT: near a minimum its steps are
 lr * m / sqrt(v) with v tiny, the unrolled map is expanding and the derivative is noise (on
 MovieLens 100K MF it removed 0 of 10 top-1s at e = 3 where the cosine schedule removed 8 of
-10; issue 16). Under the warm protocol after a cosine schedule the step size is already 0 and
+10, issue 16; with the cosine schedule, 20 of 30 in `benchmarks.metagrad_bench`,
+docs/metagrad.md). Under the warm protocol after a cosine schedule the step size is already 0 and
 every metagradient is 0. Records carry the trajectory's final gradient norm, and the
 explainer warns when the model declares a constant schedule.
 """
@@ -268,8 +269,9 @@ class Metagrad:
 
     Returns:
       (rows int32[B, R], items int32[B, R] as `padded_histories`, g float64[B, R] = d m / d w
-      of each history row (0 where padded), margins float64[B] of theta_T, seconds per
-      target (the forward pass shared over the targets plus their pullbacks)).
+      of each history row (0 where padded), margins float64[B] of theta_T, competitors
+      int64[B] (-1: none), seconds per target (the forward pass shared over the targets plus
+      their pullbacks)).
     """
     key = ("metagrad", targets.users.tobytes(), targets.items.tobytes(), self.k, self.measure,
            self.protocol, self.warm_steps, self.remat_every, self.target_chunk)
