@@ -36,7 +36,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.method_budgets = ml_collections.ConfigDict({"surrogate": (3,)})
   config.ks = (1, 3, 5)  # validity at K
   config.methods = ()  # empty: every registered explainer the model has the hooks for
-  config.exclude = ()
+  # exhaustive is the gold standard of set size, not a method to rank: it refuses histories
+  # with more than max_subsets subsets (benchmarks/minimality_bench.py runs it)
+  config.exclude = ("exhaustive",)
   # options per method ("surrogate": every surrogate); e is set from budgets
   config.method_options = ml_collections.ConfigDict({
       "surrogate": {"max_candidates": 20_000},
