@@ -22,22 +22,53 @@ from cfjax.types import Array, OptState, Params, PRNGKey
 
 @flax.struct.dataclass
 class TrainData:
-  """Training rows on the device: user, item: int32[N]; rating: float32[N]."""
+  """Training rows on the device: user, item: int32[N]; rating: float32[N]; `extra`: more
+  per-row columns ([N] each, e.g. {"negative": int32[N]} for pairwise triples) that a model
+  names in its `row_columns` (cfjax/models/base.py)."""
 
   user: Array
   item: Array
   rating: Array
+  extra: dict = flax.struct.field(default_factory=dict)
 
   @property
   def num_rows(self) -> int:
     return self.user.shape[0]
 
+  def take(self, rows: Array) -> "TrainData":
+    """The rows at indices `rows` [B], every column (extra ones too)."""
+    return TrainData(self.user[rows], self.item[rows], self.rating[rows],
+                     {name: column[rows] for name, column in self.extra.items()})
 
-def to_train_data(interactions) -> TrainData:
-  """Moves an `Interactions` record's rows to the device, keeping the row order."""
+
+def to_train_data(interactions, extra: dict | None = None) -> TrainData:
+  """Moves an `Interactions` record's rows to the device, keeping the row order.
+
+  Args:
+    interactions: the rows (user, item, rating [N]; its `columns`, if any, become `extra`).
+    extra: more per-row columns {name: [N]} (e.g. a negative item per row), added to the
+      record's own; integer columns become int32, others float32.
+  """
+  num_rows = len(interactions.user)
+  columns = {}
+  merged = {**(getattr(interactions, "columns", None) or {}), **(extra or {})}
+  for name, column in merged.items():
+    column = np.asarray(column)
+    if column.shape != (num_rows,):
+      raise ValueError(f"extra column {name!r} has shape {column.shape}; it needs one value "
+                       f"per row, shape ({num_rows},)")
+    dtype = jnp.int32 if np.issubdtype(column.dtype, np.integer) else jnp.float32
+    columns[name] = jnp.asarray(column, dtype)
   return TrainData(user=jnp.asarray(interactions.user, jnp.int32),
                    item=jnp.asarray(interactions.item, jnp.int32),
-                   rating=jnp.asarray(interactions.rating, jnp.float32))
+                   rating=jnp.asarray(interactions.rating, jnp.float32), extra=columns)
+
+
+def step_key(order_key: PRNGKey, step: Array) -> PRNGKey:
+  """The key a negative-sampling model gets at optimizer step `step`: a function of the order
+  key (the seed) and the step only, never of the weights, so every deletion retrained under a
+  seed draws the same negatives (paired randomness)."""
+  return jax.random.fold_in(jax.random.fold_in(order_key, 0x4E47), step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,19 +140,23 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   num_rows = data.num_rows
   optimizer = model.optimizer
 
-  def step(state, rows):
-    if rows is None:
-      users, items, ratings, batch_weights = data.user, data.item, data.rating, weights
-    else:
-      users, items, ratings = data.user[rows], data.item[rows], data.rating[rows]
-      batch_weights = weights[rows]
-    grads = jax.grad(lambda p: weighted_loss(model, p, users, items, ratings, batch_weights))(
+  sampling = model.samples_negatives  # static: other models compile exactly as before
+
+  def step(state, rows, index=None):
+    batch = data if rows is None else data.take(rows)
+    batch_weights = weights if rows is None else weights[rows]
+    key = step_key(order_key, index) if sampling else None
+    grads = jax.grad(lambda p: weighted_loss(model, p, batch.user, batch.item, batch.rating,
+                                             batch_weights, extra=batch.extra, key=key))(
         state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), None
 
   if batch_size is None:
-    state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
+    if sampling:
+      state, _ = jax.lax.scan(lambda s, index: step(s, None, index), state, jnp.arange(steps))
+    else:
+      state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
     return state
 
   per_epoch = steps_per_epoch(num_rows, batch_size)
@@ -131,13 +166,19 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     order = jax.random.permutation(jax.random.fold_in(order_key, epoch), num_rows)
     return order[: per_epoch * batch_size].reshape(per_epoch, batch_size)
 
+  def run_batches(state, epoch, count):
+    batches = epoch_batches(epoch)[:count]
+    if not sampling:
+      return jax.lax.scan(step, state, batches)[0]
+    indices = epoch * per_epoch + jnp.arange(count)
+    return jax.lax.scan(lambda s, pair: step(s, *pair), state, (batches, indices))[0]
+
   def run_epoch(state, epoch):
-    state, _ = jax.lax.scan(step, state, epoch_batches(epoch))
-    return state, None
+    return run_batches(state, epoch, per_epoch), None
 
   state, _ = jax.lax.scan(run_epoch, state, jnp.arange(full_epochs))
   if remainder:
-    state, _ = jax.lax.scan(step, state, epoch_batches(full_epochs)[:remainder])
+    state = run_batches(state, full_epochs, remainder)
   return state
 
 
@@ -196,8 +237,14 @@ def fit_to_convergence(model: Recommender, data: TrainData, weights: Array, *,
   Returns:
     (the final `TrainState`, `Converged` with the final gradient norm and the steps taken).
   """
+  if model.samples_negatives:
+    raise ValueError(f"model {model.name!r} samples negatives, so its loss changes every step "
+                     "and its gradient never vanishes; train it for a number of steps instead "
+                     "of until=")
+
   def loss(params):
-    return weighted_loss(model, params, data.user, data.item, data.rating, weights)
+    return weighted_loss(model, params, data.user, data.item, data.rating, weights,
+                         extra=data.extra)
 
   lbfgs = until.method == "lbfgs"
   optimizer = optax.lbfgs() if lbfgs else model.optimizer
