@@ -19,8 +19,9 @@ benchmark's MF workload (biased MF, dim 16, 70/30 MovieLens 100K split, N = 70,0
   * the pieces of the autodiff step: the gathers, the forward pass (gathers fused into the
     row reductions over D), the scatter-adds, the Adam update, alone and vmapped.
 
-Figures are wall-clock, best of 3 runs of `--iters` calls each, compiles excluded; the
-1-minute load average is recorded (other processes on the CPU slow every figure). Run:
+Figures are wall-clock and process CPU time (all threads), each the best of 3 runs of
+`--iters` calls, compiles excluded; the 1-minute load average is recorded (other processes on
+the CPU inflate wall time much more than CPU time). Run:
 
   CFJAX_DATA_DIR=/work/shared/data python -m benchmarks.mf_step_profile [--models=16]
 
@@ -159,17 +160,20 @@ def _padded_index(sorted_ids, offsets, source_rows, num_segments, num_rows):
   return index
 
 
-def best_seconds(fn, *args, iters: int = 10, runs: int = 3) -> float:
-  """Seconds per call: best of `runs` runs of `iters` calls (compiled and warmed first)."""
+def best_seconds(fn, *args, iters: int = 10, runs: int = 3) -> tuple[float, float]:
+  """(wall seconds, CPU seconds) per call: best of `runs` runs of `iters` calls (compiled and
+  warmed first). CPU seconds are the process's, summed over its threads: on a CPU shared
+  with other processes they move much less than wall time, so compare pieces by them."""
   jax.block_until_ready(fn(*args))
-  best = float("inf")
+  best_wall = best_cpu = float("inf")
   for _ in range(runs):
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(iters):
       out = fn(*args)
     jax.block_until_ready(out)
-    best = min(best, (time.perf_counter() - start) / iters)
-  return best
+    best_wall = min(best_wall, (time.perf_counter() - wall) / iters)
+    best_cpu = min(best_cpu, (time.process_time() - cpu) / iters)
+  return best_wall, best_cpu
 
 
 def stacked(tree, num_models: int):
@@ -182,16 +186,23 @@ def time_variants(model, params, weights, variants, num_models: int, iters: int)
   for name, (to_layout, grad_fn) in variants.items():
     w = to_layout(weights)
     many_params, many_w = stacked(params, num_models), stacked(w, num_models)
-    one = best_seconds(jax.jit(grad_fn), params, w, iters=iters)
-    mapped = best_seconds(jax.jit(lambda p, w: jax.lax.map(lambda a: grad_fn(*a), (p, w))),
-                          many_params, many_w, iters=2) / num_models
-    vmapped = best_seconds(jax.jit(jax.vmap(grad_fn)), many_params, many_w,
-                           iters=2) / num_models
-    records.append(dict(variant=name, one_ms=one * 1e3, lax_map_ms_per_model=mapped * 1e3,
-                        vmap_ms_per_model=vmapped * 1e3, M=num_models,
+    one, one_cpu = best_seconds(jax.jit(grad_fn), params, w, iters=iters)
+    mapped, mapped_cpu = best_seconds(
+        jax.jit(lambda p, w: jax.lax.map(lambda a: grad_fn(*a), (p, w))), many_params, many_w,
+        iters=2)
+    vmapped, vmapped_cpu = best_seconds(jax.jit(jax.vmap(grad_fn)), many_params, many_w,
+                                        iters=2)
+    records.append(dict(variant=name, one_ms=one * 1e3, one_cpu_ms=one_cpu * 1e3,
+                        lax_map_ms_per_model=mapped * 1e3 / num_models,
+                        lax_map_cpu_ms_per_model=mapped_cpu * 1e3 / num_models,
+                        vmap_ms_per_model=vmapped * 1e3 / num_models,
+                        vmap_cpu_ms_per_model=vmapped_cpu * 1e3 / num_models, M=num_models,
                         load_avg_1m=os.getloadavg()[0]))
-    print(f"  {name:<15} one {one * 1e3:7.3f} ms   lax.map {mapped * 1e3:7.3f}   "
-          f"vmap {vmapped * 1e3:7.3f} ms/model", flush=True)
+    r = records[-1]
+    print(f"  {name:<15} wall/cpu ms: one {one * 1e3:7.3f} / {one_cpu * 1e3:7.3f}   "
+          f"lax.map {r['lax_map_ms_per_model']:7.3f} / {r['lax_map_cpu_ms_per_model']:7.3f}   "
+          f"vmap {r['vmap_ms_per_model']:7.3f} / {r['vmap_cpu_ms_per_model']:7.3f} per model",
+          flush=True)
   return records
 
 
@@ -219,12 +230,15 @@ def time_pieces(model, params, weights, user, item, num_models: int, iters: int)
   }
   records = []
   for name, (fn, args) in pieces.items():
-    one = best_seconds(jax.jit(fn), *args, iters=iters)
-    vmapped = best_seconds(jax.jit(jax.vmap(fn)), *stacked(args, num_models),
-                           iters=2) / num_models
-    records.append(dict(piece=name, one_ms=one * 1e3, vmap_ms_per_model=vmapped * 1e3,
-                        M=num_models, load_avg_1m=os.getloadavg()[0]))
-    print(f"  {name:<55} one {one * 1e3:7.3f} ms   vmap {vmapped * 1e3:7.3f} ms/model",
+    one, one_cpu = best_seconds(jax.jit(fn), *args, iters=iters)
+    vmapped, vmapped_cpu = best_seconds(jax.jit(jax.vmap(fn)), *stacked(args, num_models),
+                                        iters=2)
+    records.append(dict(piece=name, one_ms=one * 1e3, one_cpu_ms=one_cpu * 1e3,
+                        vmap_ms_per_model=vmapped * 1e3 / num_models,
+                        vmap_cpu_ms_per_model=vmapped_cpu * 1e3 / num_models, M=num_models,
+                        load_avg_1m=os.getloadavg()[0]))
+    print(f"  {name:<55} wall/cpu ms: one {one * 1e3:7.3f} / {one_cpu * 1e3:7.3f}   vmap "
+          f"{vmapped * 1e3 / num_models:7.3f} / {vmapped_cpu * 1e3 / num_models:7.3f} per model",
           flush=True)
   return records
 
