@@ -15,7 +15,6 @@ one line naming it (`--verbose` for a traceback).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import pathlib
