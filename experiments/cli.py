@@ -65,6 +65,9 @@ flags.DEFINE_integer("num_processes", None, "Processes of a multi-process run (h
                      "per GPU).")
 flags.DEFINE_integer("process_id", None, "This process's index in 0 .. num_processes - 1.")
 FLAGS = flags.FLAGS
+SHARED_FLAGS = ("preset", "dataset", "model", "datasets", "models", "seed", "data_dir",
+                "chunk_size", "output_dir", "verbose", "allow_modified_data",
+                "coordinator_address", "num_processes", "process_id")
 
 USER_ERRORS = (ValueError, OSError)  # and their subclasses DatasetError, MissingHookError
 
@@ -144,11 +147,20 @@ def _stop(message: str) -> NoReturn:
   sys.exit(message)
 
 
+def _show_shared_flags() -> None:
+  """Makes --help list the shared flags (defined here, in experiments.cli) beside the
+  runner's own: absl's --help shows the main module's key flags only."""
+  main_module = sys.argv[0]
+  for flag_name in (*SHARED_FLAGS, "config"):
+    FLAGS.register_key_flag_for_module(main_module, FLAGS[flag_name])
+
+
 def main(name: str, run: Callable[[ml_collections.ConfigDict, str], object]) -> None:
   """Defines the runner's --config, parses the flags, joins a multi-process run if asked,
   loads the config, calls `run(config, output_dir)` and prints table.md, where it wrote and
   the peak memory."""
   define_config(name)
+  _show_shared_flags()
 
   def entry(argv):
     if len(argv) > 1:

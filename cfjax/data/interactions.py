@@ -48,6 +48,9 @@ class Interactions:
     item_ids: optional [I] original (raw) item ids, indexed by dense id.
     item_titles: optional [I] titles, indexed by dense id.
     name: dataset name, e.g. "movielens-100k".
+    columns: more per-row columns {name: [N]} that travel with the rows (selection, splits)
+      into training (`TrainData.extra`), e.g. {"negative": int[N]} for (user, positive,
+      negative) triples; a model names the ones its loss reads in `row_columns`.
   """
 
   user: np.ndarray
@@ -60,9 +63,14 @@ class Interactions:
   item_ids: np.ndarray | None = None
   item_titles: tuple[str, ...] | None = None
   name: str = "interactions"
+  columns: dict = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     n = len(self.user)
+    for column, values in self.columns.items():
+      if np.shape(values) != (n,):
+        raise ValueError(f"Interactions column {column!r} has shape {np.shape(values)}; it "
+                         f"needs one value per row, shape ({n},)")
     for field in ("item", "rating") + (("timestamp",) if self.timestamp is not None else ()):
       if len(getattr(self, field)) != n:
         raise ValueError(f"Interactions.{field} has {len(getattr(self, field))} rows, user has {n}")
@@ -164,7 +172,8 @@ class Interactions:
     return dataclasses.replace(
         self,
         user=self.user[rows], item=self.item[rows], rating=self.rating[rows],
-        timestamp=None if self.timestamp is None else self.timestamp[rows])
+        timestamp=None if self.timestamp is None else self.timestamp[rows],
+        columns={name: np.asarray(values)[rows] for name, values in self.columns.items()})
 
   def seen_matrix(self) -> np.ndarray:
     """bool[U, I]: True where the user interacted with the item."""

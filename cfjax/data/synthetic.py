@@ -33,7 +33,8 @@ def make_synthetic(num_users: int = 100, num_items: int = 200, dim: int = 8,
     noise: standard deviation of the rating noise before rounding (>= 0).
 
   Returns:
-    Interactions named "synthetic" with U users and I items (some items may be unrated).
+    Interactions named "synthetic" with U users and I items (some items may be unrated),
+    titled "Synthetic item <i>".
 
   Raises:
     ValueError: on an out-of-range argument.
@@ -60,4 +61,4 @@ def make_synthetic(num_users: int = 100, num_items: int = 200, dim: int = 8,
       user=users.astype(np.int32), item=items.astype(np.int32), rating=rating.astype(np.float32),
       num_users=int(num_users), num_items=int(num_items), timestamp=timestamp,
       user_ids=np.arange(num_users, dtype=np.int64), item_ids=np.arange(num_items, dtype=np.int64),
-      name="synthetic")
+      item_titles=tuple(f"Synthetic item {i}" for i in range(num_items)), name="synthetic")

@@ -110,6 +110,10 @@ def per_user_holdout(data: Interactions, *, holdout: int | float = 1, seed: int 
 def _reindex(data: Interactions, rows: np.ndarray, keep_users: np.ndarray,
              keep_items: np.ndarray) -> Interactions:
   """Selects rows and renumbers the kept users/items densely (relative order kept)."""
+  if data.columns:
+    raise ValueError(f"re-numbering users and items cannot carry the extra row columns "
+                     f"{sorted(data.columns)} (they may hold ids); filter the data before "
+                     "adding columns")
   user_new = np.cumsum(keep_users) - 1
   item_new = np.cumsum(keep_items) - 1
   titles = data.item_titles
@@ -187,8 +191,8 @@ def data_checksum(data: Interactions) -> str:
   """SHA-256 (hex) of the interaction arrays, for recording which data a run used.
 
   Covers num_users, num_items and the user (int32), item (int32), rating (float32) and timestamp
-  (int64, or its absence) arrays in row order, little-endian. Names, raw ids and titles are not
-  included.
+  (int64, or its absence) arrays in row order, little-endian, then any extra row columns by
+  name. Names, raw ids and titles are not included.
   """
   h = hashlib.sha256(b"cfjax-interactions-v1")
   h.update(np.asarray([data.num_users, data.num_items, len(data)], dtype="<i8").tobytes())
@@ -198,6 +202,10 @@ def data_checksum(data: Interactions) -> str:
     h.update(b"no-timestamp")
   else:
     h.update(np.ascontiguousarray(data.timestamp, dtype="<i8").tobytes())
+  for name in sorted(data.columns):  # extra row columns (none: the v1 digest, unchanged)
+    values = np.asarray(data.columns[name])
+    h.update(f"column:{name}:{values.dtype.str}".encode())
+    h.update(np.ascontiguousarray(values).tobytes())
   return h.hexdigest()
 
 

@@ -47,12 +47,13 @@ def _stars(rating: float | None, first: bool) -> str:
   return f" ({value} star{'s' if rating != 1 else ''})" if first else f" ({value})"
 
 
-def describe(record: Explanation, data: Interactions) -> str:
+def describe(record: Explanation, data: Interactions, k: int = 1) -> str:
   """The explanation as a sentence in the data's own ids and titles.
 
   Args:
     record: the explanation (dense ids of `data`).
     data: the training interactions (raw ids, titles, ratings).
+    k: the list the item is claimed to leave (top-1: "recommended first").
 
   Returns:
     E.g. "Had user 42 not rated *Fargo* (5 stars) and *Scream* (4), *Contact* would replace
@@ -69,7 +70,8 @@ def describe(record: Explanation, data: Interactions) -> str:
   head = f"Had user {user} not {verb} {_listing(items)}, "
   if record.replacement is not None:
     return head + f"{item_name(data, record.replacement)} would replace {item} at the top."
-  return head + f"{item} would no longer be recommended first."
+  where = "recommended first" if k == 1 else f"in the top {k}"
+  return head + f"{item} would no longer be {where}."
 
 
 def describe_verdict(outcomes: Sequence[VerifiedRecord], data: Interactions,

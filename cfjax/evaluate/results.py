@@ -41,6 +41,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from cfjax.evaluate import figures
 from cfjax.evaluate.verify import noise_floor_warnings
 from cfjax.records import VerifiedRecord, jsonl_text
 from cfjax.train import distributed
@@ -202,10 +203,24 @@ class ResultsDir:
       atomic_write_text(self.path / "explanations.jsonl", jsonl_text(records))
       atomic_write_text(self.path / "rows.csv",
                         pd.DataFrame([jsonable(row) for row in rows]).to_csv(index=False))
-      atomic_write_text(self.path / "table.md", markdown)
+      atomic_write_text(self.path / "table.md", with_legend(markdown))
+      verified = [r for r in records if isinstance(r, VerifiedRecord)]
+      if verified:  # validity@K vs K with the placebo and noise floor bands
+        figures.validity_figure(verified, self.path / "validity.png",
+                                figure_title(config, verified))
       write_json(self.path / "table.json", table)
     distributed.barrier(f"results {self.path}")
     return json.loads(to_json(table))
+
+
+def figure_title(config: dict, verified: Sequence[VerifiedRecord]) -> str:
+  """"<dataset>, <model>, preset <p>: n = <users> users" from a run's config.json."""
+  settings = config.get("config") if isinstance(config.get("config"), dict) else config
+  parts = [str(settings[key]) for key in ("dataset", "model") if settings.get(key)]
+  if settings.get("preset"):
+    parts.append(f"preset {settings['preset']}")
+  users = len({v.explanation.user for v in verified})
+  return ", ".join(parts) + f": n = {users} users, {len(verified)} verified explanations"
 
 
 def verified_rows(verified: Sequence[VerifiedRecord]) -> list[dict]:
@@ -223,6 +238,33 @@ def verified_rows(verified: Sequence[VerifiedRecord]) -> list[dict]:
     row.update({f"left_top_{k}": v.left_top_k.get(k) for k in ks})
     rows.append(row)
   return rows
+
+
+LEGEND = """
+---
+**Legend.** An explanation of a user's recommended item is a set of the user's training
+interactions; it is checked by retraining the model without them.
+- **valid@K** (Yao et al., eq. 2): share of explanations whose item left the user's top-K
+  unseen items after retraining. **net valid@K**: the same, counting only targets whose
+  noise-floor retrain (nothing deleted, same protocol and seeds) kept the item in the top-K,
+  so deleting nothing can never count. **95% CI**: Wilson score interval of the share.
+- **CF %** (ACCENT): share of explanations whose proposed replacement item overtook the
+  recommended one after retraining (scores averaged over the verification seeds).
+- **set size**: items deleted per explanation. **baseline rank**: the item's rank under the
+  retrained model with nothing deleted (1 = recommended); **new rank**: after the deletion.
+- **placebo** (random): a random set of the same size from the same user's history, verified
+  the same way; a method is only meaningful above it.
+- **noise floor** (none): nothing deleted, the same retraining: how often retraining alone
+  moves the item.
+- **paired**: the retrain reuses the original's seed (initialisation and batch order), so the
+  deletion is the only difference; **warm**: training continues from the trained original;
+  **scratch**: from initialisation. Protocol, steps and seeds are in config.json.
+"""
+
+
+def with_legend(markdown: str) -> str:
+  """The table with `LEGEND` (the metrics defined where they are shown) at its end, once."""
+  return markdown if "**Legend.**" in markdown else markdown.rstrip("\n") + "\n" + LEGEND
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -250,9 +292,16 @@ def validity_markdown(summaries: dict[str, dict], ks: Sequence[int],
   interval = lambda s, k: ("-" if s["validity_ci"][k][0] is None else
                            f"{s['validity_ci'][k][0]:.2f}-{s['validity_ci'][k][1]:.2f}")
   rows = [["users"] + column("users"), ["records"] + column("count")]
+  net = all("net_validity" in s for s in summaries.values())
+  net_interval = lambda s, k: ("-" if s["net_validity_ci"][k][0] is None else
+                               f"{s['net_validity_ci'][k][0]:.2f}-"
+                               f"{s['net_validity_ci'][k][1]:.2f}")
   for k in ks:
     rows.append([f"valid@{k}"] + [s["validity"][k] for s in summaries.values()])
     rows.append(["  95% CI"] + [interval(s, k) for s in summaries.values()])
+    if net:
+      rows.append([f"net valid@{k}"] + [s["net_validity"][k] for s in summaries.values()])
+      rows.append(["  95% CI"] + [net_interval(s, k) for s in summaries.values()])
   rows += [["mean baseline rank"] + column("mean_original_rank"),
            ["mean new rank"] + column("mean_new_rank")]
   if any(s["cf_percentage"] is not None for s in summaries.values()):

@@ -230,9 +230,47 @@ def summarize(verified: Sequence[VerifiedRecord], ks: Sequence[int] = (1, 3, 5, 
 
 def summarize_by_method(verified: Sequence[VerifiedRecord],
                         ks: Sequence[int] = (1, 3, 5, 10)) -> dict[str, dict]:
-  """`summarize` per explanation method, in order of first appearance."""
+  """`summarize` per explanation method, in order of first appearance; with a noise-floor
+  method ("none": nothing deleted, same protocol) also each method's validity *net of the
+  noise floor* (`net_validity`)."""
   methods = dict.fromkeys(v.explanation.method for v in verified)
-  return {m: summarize([v for v in verified if v.explanation.method == m], ks) for m in methods}
+  summaries = {m: summarize([v for v in verified if v.explanation.method == m], ks)
+               for m in methods}
+  if "none" in methods:
+    for method, summary in summaries.items():
+      summary.update(net_validity([v for v in verified if v.explanation.method == method],
+                                  [v for v in verified if v.explanation.method == "none"], ks))
+  return summaries
+
+
+def net_validity(verified: Sequence[VerifiedRecord], controls: Sequence[VerifiedRecord],
+                 ks: Sequence[int]) -> dict:
+  """Validity net of the noise floor: a record counts only if its item left the top-K AND
+  the control of its target (nothing deleted, the same protocol and seeds) kept it there, so
+  deleting nothing can never count as an explanation.
+
+    net@K = #{records r: r left top-K and control(user_r, item_r) stayed in top-K} / #records
+
+  Args:
+    verified: one method's verified records.
+    controls: the "none" records (one per target; a target without one never counts).
+    ks: the list lengths K.
+
+  Returns:
+    {"net_validity": {K: share}, "net_validity_ci": {K: [low, high] Wilson 95%}}.
+  """
+  kept = {}
+  for control in controls:
+    key = (control.explanation.user, control.explanation.item)
+    for k in ks:  # a target whose control left the list at any verification never counts
+      kept[key, k] = kept.get((key, k), True) and not control.left_top_k[k]
+  net, intervals = {}, {}
+  for k in ks:
+    counted = [bool(v.left_top_k[k]) and kept.get(((v.explanation.user, v.explanation.item), k),
+                                                  False) for v in verified]
+    net[int(k)] = float(np.mean(counted)) if counted else None
+    intervals[int(k)] = list(wilson_interval(sum(counted), len(counted)))
+  return {"net_validity": net, "net_validity_ci": intervals}
 
 
 CONTROLS = ("none", "random")

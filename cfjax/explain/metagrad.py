@@ -96,8 +96,10 @@ def _final_params(model, steps, batch_size, remat_every, data, weights, start, o
 @functools.partial(jax.jit, static_argnums=(0,))
 def _grad_norm(model, params, data):
   weights = jnp.ones((data.num_rows,), jnp.float32)
+  # a negative-sampling model's loss depends on a key: one fixed draw (a diagnostic only)
+  key = jax.random.PRNGKey(0) if getattr(model, "samples_negatives", False) else None
   grads = jax.grad(lambda p: weighted_loss(model, p, data.user, data.item, data.rating,
-                                           weights))(params)
+                                           weights, extra=data.extra, key=key))(params)
   return jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
 
 

@@ -367,11 +367,12 @@ def fit_surrogate(name: str, context: SurrogateFeatures, data, users: Sequence[i
 
 
 def heldout_metrics(surrogate: Surrogate, context: SurrogateFeatures, data,
-                    users: Sequence[int]) -> dict:
+                    users: Sequence[int], points: bool = False) -> dict:
   """Fit on HELD-OUT users: R^2 (regression) or accuracy (classification) over their rows.
 
   R^2 = 1 - SSE / SST with SST around the held-out mean; accuracy is also reported beside
-  the majority-class rate of the held-out rows.
+  the majority-class rate of the held-out rows. With `points`, a regression surrogate's
+  result also holds "predicted" and "actual" [rows] (Yao et al.'s Figure 3).
   """
   tri_users, deleted, items, _ = simulation_triples(data, users)
   if len(tri_users) == 0:
@@ -388,6 +389,8 @@ def heldout_metrics(surrogate: Surrogate, context: SurrogateFeatures, data,
     predicted = score(surrogate, inputs).astype(np.float64)
     total = np.sum(np.square(y - y.mean()))
     out["r2"] = float(1.0 - np.sum(np.square(y - predicted)) / max(total, 1e-12))
+    if points:
+      out.update(predicted=predicted.tolist(), actual=y.tolist())
   return out
 
 

@@ -71,7 +71,7 @@ def _quadratic_mse(w, gram, xty, yty, count):
 @functools.partial(jax.jit, static_argnums=(5,))
 def _lasso_grid(gram_f, xty_f, yty_f, count_f, alphas, iters, penalised):
   """CV MSE [F, A] over folds F (statistics per fold) and alphas A, all vmapped."""
-  gram, xty, yty, count = gram_f.sum(0), xty_f.sum(0), yty_f.sum(0), count_f.sum(0)
+  gram, xty, count = gram_f.sum(0), xty_f.sum(0), count_f.sum(0)  # yty_f: unused here
 
   def one(fold, alpha):
     w = fista_lasso(gram - gram_f[fold], xty - xty_f[fold], count - count_f[fold], alpha,

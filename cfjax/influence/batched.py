@@ -82,8 +82,10 @@ def related_data(train: Interactions, history_rows: np.ndarray, users: np.ndarra
   user = np.where(real, train.user[safe], np.asarray(users)[:, None]).astype(np.int32)
   item = np.where(real, train.item[safe], np.asarray(targets)[:, None]).astype(np.int32)
   rating = np.where(real, train.rating[safe], 0.0).astype(np.float32)
+  columns = {name: np.where(real, np.asarray(values)[safe], np.asarray(values)[0])
+             for name, values in train.columns.items()}  # padding: any valid value, weight 0
   rows = np.where(history_rows >= 0, np.arange(width)[None, :], -1).astype(np.int32)
-  return RelatedData(TrainData(user, item, rating), real.astype(np.float32), rows)
+  return RelatedData(TrainData(user, item, rating, columns), real.astype(np.float32), rows)
 
 
 @functools.lru_cache(maxsize=None)

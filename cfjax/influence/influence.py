@@ -51,7 +51,7 @@ from cfjax.influence.hvp import make_hvp
 from cfjax.influence.inverse import (CGReport, MAX_EXPLICIT_SIZE, cg_solve, check_converged,
                                      explicit_inverse_hvp, lissa_solve, minres_solve)
 from cfjax.influence.subset import ParamSubset, target_subset
-from cfjax.models.base import Recommender, weighted_loss
+from cfjax.models.base import Recommender, row_loss_options, weighted_loss
 from cfjax.train.fit import TrainData
 from cfjax.types import Array, Params
 
@@ -151,6 +151,9 @@ def make_score_change_fn(model: Recommender, *, solver: Solver = "cg",
     else:
       hessian_weights = weights
     num_rows = jnp.maximum(jnp.sum(hessian_weights), 1.0)  # as in weighted_loss
+    # a negative-sampling model's loss at one fixed draw: influence is a local, deterministic
+    # quantity (the same draw in the Hessian and in every row's gradient)
+    analysis_key = jax.random.PRNGKey(0) if model.samples_negatives else None
 
     chosen = _resolve_subset(model, subset, user, item)
     if chosen is None:
@@ -160,7 +163,7 @@ def make_score_change_fn(model: Recommender, *, solver: Solver = "cg",
 
     def train_loss(theta):
       return weighted_loss(model, to_params(theta), data.user, data.item, data.rating,
-                           hessian_weights)
+                           hessian_weights, extra=data.extra, key=analysis_key)
 
     def score(theta):
       return model.predict(to_params(theta), user[None], item[None])[0]
@@ -170,7 +173,9 @@ def make_score_change_fn(model: Recommender, *, solver: Solver = "cg",
 
     def row_losses(theta):  # [R]: L_z = l_z (+ penalty)
       full = to_params(theta)
-      losses = model.row_losses(full, data.user[safe], data.item[safe], data.rating[safe])
+      picked = data.take(safe)
+      losses = model.row_losses(full, picked.user, picked.item, picked.rating,
+                                **row_loss_options(model, picked.extra, analysis_key))
       return losses + model.penalty(full) if row_penalty else losses
 
     grad_f = jax.grad(score)(theta)

@@ -20,6 +20,14 @@ switching on the model's name:
                                          (LCER's fast path; optional even for amortised models)
 
 A missing hook gives a one-line `MissingHookError` naming the hook and what to pass.
+
+**Rows beyond (user, item, rating).** A training row may carry extra columns (a pairwise
+model's negative item, as in ACCENT's RCF triples): the model names them in `row_columns`
+and its `row_losses` takes them as keyword arguments ([B] each). A model that samples
+negatives sets `samples_negatives=True` and its `row_losses` takes `key=`: the key of the
+step, drawn from the order key and the step index only, so every model of a batch (every
+deletion) draws the same negatives and the deletion stays the only difference. Deleting a
+row still sets its one weight to 0.
 """
 
 from __future__ import annotations
@@ -69,6 +77,10 @@ class Recommender:
     penalty: params -> scalar, a regulariser that does not depend on rows. Default: 0.
     optimizer: the optax optimizer the model is trained with.
     hparams: every hyperparameter, for config files and cache keys.
+    row_columns: names of the extra per-row columns `row_losses` takes as keyword arguments
+      (`TrainData.extra`), e.g. ("negative",) for (user, positive, negative) triples.
+    samples_negatives: whether `row_losses` takes `key=` (a PRNG key per step, the same for
+      every model of a batch) to sample what it needs, e.g. BPR's negatives.
     item_embeddings, user_embeddings, related_rows, score_rows, history_item_score: the
       optional hooks of the module docstring (None: not provided).
   """
@@ -89,6 +101,8 @@ class Recommender:
   related_rows: Callable[[Array, Array], tuple] | None = None
   score_rows: Callable[[Params, Array], Array] | None = None
   history_item_score: Callable[..., Array] | None = None
+  row_columns: tuple[str, ...] = ()
+  samples_negatives: bool = False
 
   __hash__ = object.__hash__
   __eq__ = object.__eq__
@@ -104,6 +118,7 @@ class Recommender:
       object.__setattr__(self, "scores", _scores_from_predict(self.predict, self.num_items))
     if self.penalty is None:
       object.__setattr__(self, "penalty", zero_penalty)
+    object.__setattr__(self, "row_columns", tuple(self.row_columns))
 
   def has(self, hook: str) -> bool:
     """Whether the model provides `hook` (a name of `HOOKS`, or "row_losses")."""
@@ -136,8 +151,30 @@ def _scores_from_predict(predict: Callable, num_items: int) -> Callable:
   return scores
 
 
+def row_loss_options(model: Recommender, extra: dict | None, key: PRNGKey | None) -> dict:
+  """The keyword arguments of `model.row_losses` beyond (params, users, items, ratings): its
+  `row_columns` taken from `extra` and, for a model that samples negatives, `key`.
+
+  Raises:
+    ValueError: a column the model needs is missing, or a sampling model got no key.
+  """
+  extra = extra or {}
+  missing = [name for name in model.row_columns if name not in extra]
+  if missing:
+    raise ValueError(f"model {model.name!r} trains on rows with column(s) {missing}, which the "
+                     f"training data lacks; build it with TrainData(..., extra={{"
+                     f"{missing[0]!r}: int32[N], ...}}) (to_train_data(rows, extra=...))")
+  options = {name: extra[name] for name in model.row_columns}
+  if model.samples_negatives:
+    if key is None:
+      raise ValueError(f"model {model.name!r} samples negatives and needs a key; pass key=")
+    options["key"] = key
+  return options
+
+
 def weighted_loss(model: Recommender, params: Params, users: Array, items: Array,
-                  ratings: Array, weights: Array) -> Array:
+                  ratings: Array, weights: Array, *, extra: dict | None = None,
+                  key: PRNGKey | None = None) -> Array:
   """Weighted training loss over a batch of rows (Yao et al., eq. 1).
 
   L(theta) = sum_n w_n * l_n(theta) / max(sum_n w_n, 1) + penalty(theta).
@@ -149,12 +186,14 @@ def weighted_loss(model: Recommender, params: Params, users: Array, items: Array
     params: its parameters.
     users, items, ratings: [B] rows of the batch.
     weights: [B] per-row multipliers (0 deletes a row).
+    extra: the batch's extra columns ([B] each) named by `model.row_columns`.
+    key: the step's key, for a model that samples negatives (`model.samples_negatives`).
 
   Returns:
     The scalar loss.
   """
   row_losses = model.require("row_losses", "training")
-  losses = row_losses(params, users, items, ratings)
+  losses = row_losses(params, users, items, ratings, **row_loss_options(model, extra, key))
   total_weight = jnp.maximum(jnp.sum(weights), 1.0)
   return jnp.sum(weights * losses) / total_weight + model.penalty(params)
 

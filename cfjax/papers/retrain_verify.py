@@ -16,6 +16,7 @@ from cfjax.evaluate import (ResultsDir, noise_floor_warnings, rmse, summarize_by
 from cfjax.evaluate.metrics import constant_rmse, fit_warnings
 from cfjax.explain import ExplainContext, get_explainer, top1_targets
 from cfjax.models import make_model
+from cfjax.models.base import SCHEDULES
 from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
 from cfjax.train import TrainSpec
 from cfjax.util import check_int, check_number, timed
@@ -32,6 +33,8 @@ def check_config(config) -> None:
   if config.learning_rate is not None:
     check_number(config.learning_rate, "learning_rate", minimum=1e-12)
   engine_chunk_size(config.chunk_size, None)
+  if config.get("schedule", "constant") not in SCHEDULES:
+    raise ValueError(f"schedule={config.schedule!r} is not one of {SCHEDULES}")
 LABELS = {"knn": "knn", "random": "random (placebo)", "none": "none (noise floor)"}
 
 
@@ -53,6 +56,8 @@ def run(config, workdir: str | os.PathLike) -> dict:
     train, test = cfdata.random_split(full, train_fraction=config.train_fraction,
                                       seed=config.seed)
     hparams = {} if config.learning_rate is None else {"learning_rate": config.learning_rate}
+    if config.get("schedule", "constant") != "constant":
+      hparams.update(schedule=config.schedule, decay_steps=config.steps)
     model = make_model(config.model, train, **hparams)
     record = run_config(config, full, model_hparams=model.hparams, ks=list(KS),
                         protocol="scratch", original_seed=config.seed,

@@ -42,6 +42,7 @@ from cfjax import data as cfdata
 from cfjax.data.interactions import Interactions
 from cfjax.evaluate import (ResultsDir, markdown_table, noise_floor_warnings, rmse,
                             summarize_by_method, verified_rows, verify)
+from cfjax.evaluate import figures
 from cfjax.evaluate.metrics import constant_rmse, fit_warnings
 from cfjax.explain import (ExplainContext, Targets, get_explainer, run_explainer,
                            top1_targets)
@@ -300,6 +301,7 @@ class Prepared:
     heldout: surrogate -> fit on the held-out simulated users (R^2 or accuracy).
     surrogate_info: surrogate -> fitting facts (regularisation, rows, seconds).
     timings: seconds of training, simulation and fitting.
+    heldout_points: regression surrogate -> {"predicted", "actual"} on the held-out users.
   """
 
   setup: Setup
@@ -309,6 +311,7 @@ class Prepared:
   heldout: dict
   surrogate_info: dict
   timings: dict
+  heldout_points: dict = dataclasses.field(default_factory=dict)
 
 
 def surrogate_explainer(s: Setup, name: str, fit: sg.FitOptions,
@@ -354,10 +357,14 @@ def prepare(s: Setup, *, store_dir: str | os.PathLike, cache_dir: str | os.PathL
   with timed() as fitting:
     for name in c["surrogates"]:
       surrogate, features = surrogate_explainer(s, name, fit).fitted(ctx)
-      heldout[name] = sg.heldout_metrics(surrogate, features, data, heldout_users)
+      heldout[name] = sg.heldout_metrics(surrogate, features, data, heldout_users,
+                                         points=True)
       info[name] = surrogate.info
   timings["fit_surrogates_s"] = fitting.seconds
-  return Prepared(s, ctx, top1_targets(ctx, s.test_users), fit, heldout, info, timings)
+  heldout_points = {name: {key: fit_result.pop(key) for key in ("predicted", "actual")}
+                    for name, fit_result in heldout.items() if "predicted" in fit_result}
+  return Prepared(s, ctx, top1_targets(ctx, s.test_users), fit, heldout, info, timings,
+                  heldout_points)
 
 
 def load(config) -> Interactions:
@@ -507,7 +514,33 @@ def table3_model(config, name: str, full: Interactions, model_dir: str | os.Path
                        "verify_s": verifying.seconds, "total_s": total.seconds}
   results.write(config=record, records=verified, rows=verified_rows(verified), table=table,
                 markdown=markdown)
+  surrogate_figure(p.heldout_points, p.heldout, results.path / "surrogate_fit.png",
+                   f"{s.dataset}, {name}, preset {config.preset}: held-out simulated users")
   return table, markdown
+
+
+def surrogate_figure(points: dict, heldout: dict, path: pathlib.Path, title: str) -> str | None:
+  """Yao et al.'s Figure 3: each regression surrogate's predicted vs actual effect of the
+  deletions of held-out simulated users, one panel per surrogate, with the diagonal and R^2.
+  None without matplotlib or regression surrogates."""
+  plt = figures._pyplot()
+  if plt is None or not points:
+    return None
+  fig, axes = plt.subplots(1, len(points), figsize=(3.2 * len(points), 3.3), squeeze=False)
+  for ax, (name, xy) in zip(axes[0], points.items()):
+    actual, predicted = np.asarray(xy["actual"]), np.asarray(xy["predicted"])
+    ax.scatter(actual, predicted, s=4, alpha=0.4)
+    low = float(min(actual.min(), predicted.min()))
+    high = float(max(actual.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="k", lw=0.8)
+    ax.set_title(f"{name}: R^2 = {heldout[name]['r2']:.2f} (n = {len(actual)})", fontsize=8)
+    ax.set_xlabel("actual effect (retrained)", fontsize=8)
+    ax.set_ylabel("predicted by the surrogate", fontsize=8)
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return str(path)
 
 
 def scale_line(config, dataset: str) -> str:

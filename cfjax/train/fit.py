@@ -22,22 +22,53 @@ from cfjax.types import Array, OptState, Params, PRNGKey
 
 @flax.struct.dataclass
 class TrainData:
-  """Training rows on the device: user, item: int32[N]; rating: float32[N]."""
+  """Training rows on the device: user, item: int32[N]; rating: float32[N]; `extra`: more
+  per-row columns ([N] each, e.g. {"negative": int32[N]} for pairwise triples) that a model
+  names in its `row_columns` (cfjax/models/base.py)."""
 
   user: Array
   item: Array
   rating: Array
+  extra: dict = flax.struct.field(default_factory=dict)
 
   @property
   def num_rows(self) -> int:
     return self.user.shape[0]
 
+  def take(self, rows: Array) -> "TrainData":
+    """The rows at indices `rows` [B], every column (extra ones too)."""
+    return TrainData(self.user[rows], self.item[rows], self.rating[rows],
+                     {name: column[rows] for name, column in self.extra.items()})
 
-def to_train_data(interactions) -> TrainData:
-  """Moves an `Interactions` record's rows to the device, keeping the row order."""
+
+def to_train_data(interactions, extra: dict | None = None) -> TrainData:
+  """Moves an `Interactions` record's rows to the device, keeping the row order.
+
+  Args:
+    interactions: the rows (user, item, rating [N]; its `columns`, if any, become `extra`).
+    extra: more per-row columns {name: [N]} (e.g. a negative item per row), added to the
+      record's own; integer columns become int32, others float32.
+  """
+  num_rows = len(interactions.user)
+  columns = {}
+  merged = {**(getattr(interactions, "columns", None) or {}), **(extra or {})}
+  for name, column in merged.items():
+    column = np.asarray(column)
+    if column.shape != (num_rows,):
+      raise ValueError(f"extra column {name!r} has shape {column.shape}; it needs one value "
+                       f"per row, shape ({num_rows},)")
+    dtype = jnp.int32 if np.issubdtype(column.dtype, np.integer) else jnp.float32
+    columns[name] = jnp.asarray(column, dtype)
   return TrainData(user=jnp.asarray(interactions.user, jnp.int32),
                    item=jnp.asarray(interactions.item, jnp.int32),
-                   rating=jnp.asarray(interactions.rating, jnp.float32))
+                   rating=jnp.asarray(interactions.rating, jnp.float32), extra=columns)
+
+
+def step_key(order_key: PRNGKey, step: Array) -> PRNGKey:
+  """The key a negative-sampling model gets at optimizer step `step`: a function of the order
+  key (the seed) and the step only, never of the weights, so every deletion retrained under a
+  seed draws the same negatives (paired randomness)."""
+  return jax.random.fold_in(jax.random.fold_in(order_key, 0x4E47), step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,35 +145,42 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   num_rows = data.num_rows
   optimizer = model.optimizer
 
-  def step(state, rows):
-    if rows is None:
-      users, items, ratings, batch_weights = data.user, data.item, data.rating, weights
-    else:
-      users, items, ratings = data.user[rows], data.item[rows], data.rating[rows]
-      batch_weights = weights[rows]
-    grads = jax.grad(lambda p: weighted_loss(model, p, users, items, ratings, batch_weights))(
+  sampling = model.samples_negatives  # static: other models compile exactly as before
+
+  def step(state, rows, index=None):
+    batch = data if rows is None else data.take(rows)
+    batch_weights = weights if rows is None else weights[rows]
+    key = step_key(order_key, index) if sampling else None
+    grads = jax.grad(lambda p: weighted_loss(model, p, batch.user, batch.item, batch.rating,
+                                             batch_weights, extra=batch.extra, key=key))(
         state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), None
 
-  def run_steps(state, xs, length):  # `length` steps; xs: per-step rows [length, B] or None
-    body = step if xs is not None else (lambda s, _: step(s, None))
-    if remat_every is None or length <= remat_every:
-      return jax.lax.scan(body, state, xs, length=length)[0]
+  def remat_steps(body, state, xs, length):  # `length` steps in checkpointed blocks
     blocks, rest = divmod(length, remat_every)
-    shaped = None if xs is None else xs[:blocks * remat_every].reshape(
-        (blocks, remat_every) + xs.shape[1:])
+    head = jax.tree.map(lambda x: x[:blocks * remat_every].reshape(
+        (blocks, remat_every) + x.shape[1:]), xs)
     block = jax.checkpoint(lambda s, x: (jax.lax.scan(body, s, x, length=remat_every)[0], None))
-    state, _ = jax.lax.scan(block, state, shaped, length=blocks)
+    state = jax.lax.scan(block, state, head, length=blocks)[0]
     if rest:
-      tail = None if xs is None else xs[blocks * remat_every:]
+      tail = jax.tree.map(lambda x: x[blocks * remat_every:], xs)
       state = jax.lax.scan(body, state, tail, length=rest)[0]
     return state
 
+  def scan_steps(body, state, xs, length):
+    if remat_every is not None and length > remat_every:
+      return remat_steps(body, state, xs, length)
+    return jax.lax.scan(body, state, xs, length=length)[0]
+
   if batch_size is None:
     if remat_every is not None:
-      return run_steps(state, None, steps)
-    state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
+      return (scan_steps(lambda s, index: step(s, None, index), state, jnp.arange(steps), steps)
+              if sampling else scan_steps(lambda s, _: step(s, None), state, None, steps))
+    if sampling:
+      state, _ = jax.lax.scan(lambda s, index: step(s, None, index), state, jnp.arange(steps))
+    else:
+      state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
     return state
 
   per_epoch = steps_per_epoch(num_rows, batch_size)
@@ -152,19 +190,26 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     order = jax.random.permutation(jax.random.fold_in(order_key, epoch), num_rows)
     return order[: per_epoch * batch_size].reshape(per_epoch, batch_size)
 
-  def run_epoch(state, epoch):
+  def run_batches(state, epoch, count):
+    batches = epoch_batches(epoch)[:count]
+    if not sampling:
+      if remat_every is not None:
+        return scan_steps(step, state, batches, count)
+      return jax.lax.scan(step, state, batches)[0]
+    indices = epoch * per_epoch + jnp.arange(count)
     if remat_every is not None:
-      return run_steps(state, epoch_batches(epoch), per_epoch), None
-    state, _ = jax.lax.scan(step, state, epoch_batches(epoch))
-    return state, None
+      return scan_steps(lambda s, pair: step(s, *pair), state, (batches, indices), count)
+    return jax.lax.scan(lambda s, pair: step(s, *pair), state, (batches, indices))[0]
+
+  def run_epoch(state, epoch):
+    return run_batches(state, epoch, per_epoch), None
 
   if remat_every is not None:
     run_epoch = jax.checkpoint(run_epoch)
+
   state, _ = jax.lax.scan(run_epoch, state, jnp.arange(full_epochs))
   if remainder:
-    if remat_every is not None:
-      return run_steps(state, epoch_batches(full_epochs)[:remainder], remainder)
-    state, _ = jax.lax.scan(step, state, epoch_batches(full_epochs)[:remainder])
+    state = run_batches(state, full_epochs, remainder)
   return state
 
 
@@ -223,8 +268,14 @@ def fit_to_convergence(model: Recommender, data: TrainData, weights: Array, *,
   Returns:
     (the final `TrainState`, `Converged` with the final gradient norm and the steps taken).
   """
+  if model.samples_negatives:
+    raise ValueError(f"model {model.name!r} samples negatives, so its loss changes every step "
+                     "and its gradient never vanishes; train it for a number of steps instead "
+                     "of until=")
+
   def loss(params):
-    return weighted_loss(model, params, data.user, data.item, data.rating, weights)
+    return weighted_loss(model, params, data.user, data.item, data.rating, weights,
+                         extra=data.extra)
 
   lbfgs = until.method == "lbfgs"
   optimizer = optax.lbfgs() if lbfgs else model.optimizer

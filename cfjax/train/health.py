@@ -27,8 +27,10 @@ class DivergedError(ValueError):
 
 @functools.lru_cache(maxsize=None)
 def _loss_fn(model: Recommender):
+  key = jax.random.PRNGKey(0) if model.samples_negatives else None  # one fixed draw
   return jax.jit(lambda params, data: weighted_loss(
-      model, params, data.user, data.item, data.rating, jnp.ones(data.user.shape, jnp.float32)))
+      model, params, data.user, data.item, data.rating, jnp.ones(data.user.shape, jnp.float32),
+      extra=data.extra, key=key))
 
 
 def training_loss(model: Recommender, params: Params, data: TrainData) -> float:

@@ -16,6 +16,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.model = "mf"
   # the model's Adam step size (None: the model's default, MF 0.05, NCF 1e-3)
   config.learning_rate = ml_collections.FieldReference(None, field_type=float)
+  # "constant" Adam, or "cosine": the step size decays to 0 over `steps` (a fixed point;
+  # docs/engine.md compares the two)
+  config.schedule = "constant"
   config.seed = 0
   config.train_fraction = 0.7
   config.num_users = 20  # users explained (each user's top-1 unseen item)

@@ -1,7 +1,6 @@
 """The benchmark's protocol on data where the right answer is known, and its pipeline."""
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest

@@ -56,3 +56,13 @@ def test_a_bad_setting_is_one_line_before_training(tmp_path):
   with pytest.raises(ValueError, match="unknown model 'nope'"):
     retrain_verify.run(config(model="nope"), tmp_path)
   assert not (tmp_path / "config.json").exists()
+
+
+def test_cosine_schedule_reaches_the_model_and_bad_schedules_are_refused(tmp_path):
+  check_outputs_after(tmp_path, config(schedule="cosine"))
+  recorded = json.loads((tmp_path / "config.json").read_text())
+  assert recorded["model_hparams"]["schedule"] == "cosine"
+  assert recorded["model_hparams"]["decay_steps"] == 10  # decays over the training steps
+  with pytest.raises(ValueError, match="schedule='linear' is not one of"):
+    retrain_verify.run(config(schedule="linear"), tmp_path / "bad")
+  assert not (tmp_path / "bad" / "config.json").exists()

@@ -1,0 +1,92 @@
+"""`cfjax explain` end to end on the synthetic dataset: the sentence names the right titles,
+the verified ranks are `verify`'s, and mistakes end in one line before any training."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cfjax import data as cfdata
+from cfjax.cli import main
+from cfjax.evaluate import verify
+from cfjax.explain import ExplainContext, get_explainer, run_explainer
+from cfjax.explain.base import Targets
+from cfjax.models import make_model
+from cfjax.papers.common import engine_chunk_size, trained_original
+from cfjax.papers.explain_user import TRAINING
+from cfjax.train import TrainSpec
+
+STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("explain")
+  output = folder / "report.json"
+  main(["explain", "--dataset=synthetic", "--user=7", "--methods=knn", "--steps", str(STEPS),
+        "--seeds=2", "--cache_dir", str(folder / "cache"), "--output", str(output), "--quiet"])
+  return json.loads(output.read_text()), folder
+
+
+def test_the_sentence_names_the_users_items_by_title(report):
+  report, _ = report
+  data = cfdata.load("synthetic")
+  (user,) = report["users"]
+  assert user["user"] == 7
+  (knn,) = user["methods"]
+  titles = [entry["title"] for entry in knn["deleted"]]
+  assert len(titles) == 3 and all(t.startswith("Synthetic item ") for t in titles)
+  history = set(data.item[data.history_rows(7)].tolist())
+  assert {int(t.removeprefix("Synthetic item ")) for t in titles} <= history
+  target = user["target"]["title"]
+  assert knn["sentence"].startswith("Had user 7 not rated *" + titles[0] + "*")
+  assert knn["sentence"].endswith(f"*{target}* would no longer be recommended first.")
+  assert user["top"][0]["title"] == target
+  assert int(target.removeprefix("Synthetic item ")) not in history
+
+
+def test_the_verified_ranks_are_verifys(report):
+  report, folder = report
+  data = cfdata.load("synthetic")
+  model = make_model("mf", data, **TRAINING["mf"]["hparams"])
+  spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
+  original, info = trained_original(model, data, spec, cache_dir=folder / "cache",
+                                    exact_chunk=engine_chunk_size(None, None))
+  assert info["loaded"]  # the command cached it under the same key
+  ctx = ExplainContext.from_original(model, data, original, spec)
+  (user,) = report["users"]
+  item = int(user["target"]["title"].removeprefix("Synthetic item "))
+  (record,) = run_explainer(get_explainer("knn", e=3), ctx, Targets([7], [item]))
+  expected = [verify([record], model=model, train=data, original=original, seeds=(seed,),
+                     steps=STEPS, ks=(1,), chunk_size=1, progress=False)[0].new_rank
+              for seed in (0, 1)]
+  (knn,) = user["methods"]
+  assert [o["new_rank"] for o in knn["verification"]] == expected
+  assert [o["paired"] for o in knn["verification"]] == [True, False]
+  floor = user["noise_floor"]["verification"]
+  assert floor[0]["paired"] and floor[0]["new_rank"] == 1  # nothing deleted, own seed: kept
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=nope"], "unknown dataset"),
+    (["--dataset=synthetic", "--user=100000"], "user '100000' is not in the data"),
+    (["--dataset=synthetic", "--methods=knn,telepathy"], "method 'telepathy' is unknown"),
+    (["--dataset=synthetic", "--size=0"], "size"),
+    (["--dataset=synthetic", "--output=/nonexistent/dir/x.json"], "does not exist"),
+])
+def test_mistakes_end_in_one_line(args, message, tmp_path):
+  run = subprocess.run([sys.executable, "-m", "cfjax", "explain", "--quiet", "--no_cache",
+                        *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+  assert run.returncode != 0
+  lines = [line for line in run.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1 and message in lines[0] and "Traceback" not in run.stderr, run.stderr
+
+
+def test_help_lists_the_options():
+  run = subprocess.run([sys.executable, "-m", "cfjax", "explain", "--help"], capture_output=True,
+                       text=True, timeout=60)
+  assert run.returncode == 0
+  for option in ("--dataset", "--model", "--user", "--users", "--methods", "--k", "--verify",
+                 "--output"):
+    assert option in run.stdout
