@@ -29,7 +29,8 @@ SUPPORTED = [(model, name) for model in HOOKED for name in ATTRIBUTING
 
 def test_which_explainers_attribute():
   assert set(ATTRIBUTING) == {"knn", "influence_function", "pure_fia", "fia", "accent", "lcer",
-                              "loo_fia", "loo_accent", "random"} | set(sg.SPECS)
+                              "loo_fia", "loo_accent", "random", "metagrad",
+                              "metagrad_adaptive"} | set(sg.SPECS)
   assert not any(has_attributions(get_explainer(n)) for n in ("none", "verified", "kaffes"))
 
 
