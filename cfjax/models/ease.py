@@ -123,6 +123,9 @@ def make_ease(num_users: int, num_items: int, users, items, ratings=None, *,
   row_users, row_items, row_values = map(jnp.asarray, (users, items, values_np))
 
   def matrix(weights):
+    # the barrier stops XLA from constant-folding X^T X when the weights are constants
+    # (e.g. all ones inside a jitted training of the original): minutes of compile for nothing
+    weights = jax.lax.optimization_barrier(weights)
     return dense_matrix(row_users, row_items, weights * row_values, num_users, num_items)
 
   def init(key):
