@@ -35,20 +35,20 @@ from cfjax.util import check_int, check_number, timed
 MODEL_PRESETS = {
     "movielens-100k": {
         "bpr": {"steps": 800, "batch_size": None,
-                "hparams": {"dim": 64, "l2": 1e-4, "learning_rate": 0.01}},
-        "lightgcn": {"steps": 400, "batch_size": None,
-                     "hparams": {"dim": 64, "num_layers": 3, "l2": 1e-4,
-                                 "learning_rate": 0.01}},
-        "ease": {"steps": 1, "batch_size": None, "hparams": {"l2": 200.0}},
-        "multvae": {"epochs": 200, "hparams": {}},
-    },
-    "ml-1m": {
-        "bpr": {"steps": 800, "batch_size": None,
-                "hparams": {"dim": 64, "l2": 1e-4, "learning_rate": 0.01}},
+                "hparams": {"dim": 64, "l2": 1e-3, "learning_rate": 0.003}},
         "lightgcn": {"steps": 400, "batch_size": None,
                      "hparams": {"dim": 64, "num_layers": 3, "l2": 1e-4,
                                  "learning_rate": 0.01}},
         "ease": {"steps": 1, "batch_size": None, "hparams": {"l2": 500.0}},
+        "multvae": {"epochs": 200, "hparams": {}},
+    },
+    "ml-1m": {  # not tuned on ML-1M except EASE's lambda
+        "bpr": {"steps": 800, "batch_size": None,
+                "hparams": {"dim": 64, "l2": 1e-3, "learning_rate": 0.003}},
+        "lightgcn": {"steps": 400, "batch_size": None,
+                     "hparams": {"dim": 64, "num_layers": 3, "l2": 1e-4,
+                                 "learning_rate": 0.01}},
+        "ease": {"steps": 1, "batch_size": None, "hparams": {"l2": 1000.0}},
         "multvae": {"epochs": 200, "hparams": {}},
     },
 }

@@ -15,12 +15,12 @@ def model_settings() -> ml_collections.ConfigDict:
          "hparams": {"weight_decay": 1e-4, "learning_rate": 1e-2}}
   # the top-N models (cfjax.papers.topn.MODEL_PRESETS, docs/models.md); full batch
   bpr = {"steps": 800, "batch_size": ml_collections.FieldReference(None, field_type=int),
-         "hparams": {"dim": 64, "l2": 1e-4, "learning_rate": 0.01}}
+         "hparams": {"dim": 64, "l2": 1e-3, "learning_rate": 0.003}}
   lightgcn = {"steps": 400, "batch_size": ml_collections.FieldReference(None, field_type=int),
               "hparams": {"dim": 64, "num_layers": 3, "l2": 1e-4, "learning_rate": 0.01}}
   # closed form: steps do not matter; verification refits exactly (Woodbury)
   ease = {"steps": 1, "batch_size": ml_collections.FieldReference(None, field_type=int),
-          "hparams": {"l2": 200.0}}
+          "hparams": {"l2": 500.0}}
   return ml_collections.ConfigDict({"mf": mf, "ncf": ncf, "bpr": bpr, "lightgcn": lightgcn,
                                     "ease": ease})
 
