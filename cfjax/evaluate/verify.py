@@ -15,7 +15,7 @@ import numpy as np
 from cfjax import rank
 from cfjax.data.interactions import Interactions
 from cfjax.evaluate.significance import wilson_interval
-from cfjax.models.base import Recommender
+from cfjax.models.base import Recommender, retrainable
 from cfjax.records import Explanation, VerifiedRecord
 from cfjax.train import Convergence, TrainState
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
@@ -81,7 +81,7 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
   records = _checked(records, train, ks)
   if not records:
     return []
-  if not model.has("row_losses"):
+  if not retrainable(model):
     raise ValueError(f"model {model.name!r} has no row_losses: it is not trained on rows and "
                      "cannot be retrained; verify its explanations with "
                      "cfjax.evaluate.rescore (the input edit is its counterfactual)")

@@ -149,6 +149,12 @@ class Recommender:
     return value
 
 
+def retrainable(model: Recommender) -> bool:
+  """Whether counterfactuals of `model` come from retraining: trained on per-row losses, or
+  solved in closed form from weighted rows (`closed_form`, e.g. EASE)."""
+  return model.has("row_losses") or model.closed_form is not None
+
+
 def zero_penalty(params: Params) -> Array:
   """No parameter regulariser."""
   del params

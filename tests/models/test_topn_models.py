@@ -225,3 +225,22 @@ def test_bpr_learns_to_rank_positives_first():
   auc = np.mean([np.mean(scores[u][seen[u]][:, None] > scores[u][~seen[u]][None, :])
                  for u in range(data.num_users)])
   assert auc > 0.9
+
+
+def test_verify_runs_on_ease_through_its_exact_refit():
+  from cfjax.evaluate import verify
+  from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
+  from cfjax.train import TrainSpec
+  data = tiny(seed=8)
+  model = make_model("ease", data, l2=2.0)
+  original = train_original(model, to_train_data(data), seed=0, steps=1)
+  ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=1))
+  targets = top1_targets(ctx, np.arange(3))
+  records = run_explainer(get_explainer("knn", e=2), ctx, targets)
+  verified = verify(records, model=model, train=data, original=original, protocol="scratch",
+                    seeds=[0], steps=1, ks=[1])
+  for record, outcome in zip(records, verified):
+    rows = list(data.rows_of(record.user, record.deleted_items))
+    expected = refit_without(data, rows, 2.0, record.user)[record.item]
+    np.testing.assert_allclose(outcome.item_score_new, expected, atol=1e-5)
+    assert outcome.original_rank == 1  # the control is the original exactly: no noise
