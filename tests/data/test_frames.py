@@ -9,7 +9,7 @@ from cfjax.data import Interactions, make_synthetic
 from cfjax.data.raw_ids import raw_columns
 from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_mf
-from cfjax.records import Explanation, read_jsonl, write_jsonl
+from cfjax.records import read_jsonl, write_jsonl
 from cfjax.train import TrainSpec, to_train_data, train_original
 
 
