@@ -155,15 +155,13 @@ def test_bpr_with_nothing_deleted_reproduces_the_original_bitwise():
     np.testing.assert_array_equal(np.asarray(leaf), np.asarray(ref))
 
 
-def given_negatives_twin(model: Recommender, num_items: int) -> Recommender:
+def given_negatives_twin(model: Recommender) -> Recommender:
   """BPR-MF reading its negatives from a row column instead of sampling them."""
-  sampled = model.row_losses
 
   def row_losses(params, users, items, ratings, *, negative):
-    # the sampled loss with a key whose draw is replaced by the given column
+    del ratings
     return _bpr_loss(params, users, items, negative, model.hparams["l2"])
 
-  del sampled, num_items
   return Recommender(name="bpr-given", num_users=model.num_users, num_items=model.num_items,
                      init=model.init, predict=model.predict, scores=model.scores,
                      row_losses=row_losses, optimizer=model.optimizer,
@@ -185,7 +183,7 @@ def test_every_model_of_a_batch_trains_on_the_same_sampled_negatives():
   step_key(seed, t) and nothing else: so all deletions of a batch saw exactly those."""
   data = tiny(seed=6)
   model = make_bpr(data.num_users, data.num_items, dim=4, learning_rate=0.05, l2=1e-3)
-  twin = given_negatives_twin(model, data.num_items)
+  twin = given_negatives_twin(model)
   train = to_train_data(data)
   deletions = np.asarray([[-1, -1], [0, 5], [int(data.history_rows(3)[0]), -1]])
   steps = 4
