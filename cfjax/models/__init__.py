@@ -49,7 +49,9 @@ def available_models() -> tuple[str, ...]:
 def make_model(name: str, data, **hparams) -> Recommender:
   """Builds the recommender `name` sized for `data` (an `Interactions`).
 
-  For "mf", the global bias starts at the training mean rating unless given.
+  For "mf", the global bias starts at the training mean rating unless given. "lightgcn" and
+  "ease" are built for `data`'s rows (the graph's edges, EASE's X): train them on that data.
+  "bpr", "lightgcn" and "ease" treat every row as an implicit positive.
 
   Raises:
     ValueError: on an unknown name or hyperparameter (one line naming the choices).
