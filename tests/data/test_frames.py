@@ -97,3 +97,17 @@ def test_load_of_a_missing_file_or_column_names_the_file(tmp_path):
   pd.DataFrame({"u": [1], "i": [2]}).to_csv(path, index=False)
   with pytest.raises(ValueError, match=rf"{path}: no column 'item'"):
     cfdata.load(str(path), user="u", item="item")
+
+
+def test_verified_rows_carry_the_raw_ids():
+  from cfjax.evaluate import verified_rows
+  from cfjax.records import Explanation, VerifiedRecord
+  frame = pd.DataFrame({"u": ["ann", "ann", "bob"], "i": ["x", "y", "x"],
+                        "t": ["Film X", "Film Y", "Film X"]})
+  data = Interactions.from_pandas(frame, user="u", item="i", title="t")
+  from cfjax.data.raw_ids import with_raw_ids
+  record = with_raw_ids(Explanation(user=1, item=1, deleted_items=(0,), method="knn"), data)
+  verified = VerifiedRecord(record, 1, 3, {1: True}, 1.0, 0.5, None, None, "scratch", (0,))
+  row = verified_rows([verified])[0]
+  assert (row["user_id"], row["item_id"], row["deleted_item_ids"]) == ("bob", "y", "x")
+  assert row["item_title"] == "Film Y" and row["user"] == 1
