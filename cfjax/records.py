@@ -47,6 +47,10 @@ class Explanation:
     replacement: the item that should take `item`'s place (ACCENT), or None.
     method: the explainer that produced the record, e.g. "knn".
     extra: anything else JSON-serialisable (explainer scores, timing...).
+    raw: the same record in the data's own ids, when the data have them (set by
+      `cfjax.data.raw_ids.with_raw_ids`, which `run_explainer` applies): {"user", "item",
+      "deleted_items", "replacement"} as raw ids and, where known, "item_title",
+      "deleted_titles", "replacement_title"; None otherwise (then omitted from JSON).
   """
 
   user: int
@@ -55,6 +59,7 @@ class Explanation:
   replacement: int | None = None
   method: str = ""
   extra: dict = dataclasses.field(default_factory=dict)
+  raw: dict | None = None
 
   def __post_init__(self):
     object.__setattr__(self, "user", _integer(self.user, "user"))
@@ -66,6 +71,8 @@ class Explanation:
       raise ValueError(f"method must be a string, got {self.method!r}")
     if not isinstance(self.extra, dict):
       raise ValueError(f"extra must be a dict, got {type(self.extra).__name__}")
+    if self.raw is not None and not isinstance(self.raw, dict):
+      raise ValueError(f"raw must be a dict or None, got {type(self.raw).__name__}")
     if len(set(self.deleted_items)) != len(self.deleted_items):
       raise ValueError(f"deleted_items {self.deleted_items} has duplicates; list each item once")
     if self.replacement is not None and self.replacement == self.item:
@@ -77,8 +84,11 @@ class Explanation:
     return bool(self.deleted_items) and not self.extra.get("failed", False)
 
   def to_json(self) -> dict:
-    """A plain JSON dict of the record."""
-    return jsonable(dataclasses.asdict(self))
+    """A plain JSON dict of the record (without "raw" when it is None)."""
+    payload = jsonable(dataclasses.asdict(self))
+    if payload["raw"] is None:
+      del payload["raw"]
+    return payload
 
   @classmethod
   def from_json(cls, payload: dict) -> "Explanation":

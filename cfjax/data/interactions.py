@@ -104,6 +104,64 @@ class Interactions:
                rating=rows[user, item].astype(np.float32), num_users=rows.shape[0],
                num_items=rows.shape[1], item_ids=item_ids, item_titles=item_titles, name=name)
 
+  @classmethod
+  def from_pandas(cls, frame, *, user: str, item: str, rating: str | None = None,
+                  timestamp: str | None = None, title: str | None = None,
+                  columns=(), name: str = "interactions") -> "Interactions":
+    """Interactions of a pandas DataFrame with raw ids of any hashable type; without a rating
+    column, implicit feedback (rating 1.0). See `cfjax.data.frames.from_pandas`."""
+    from cfjax.data.frames import from_pandas
+    return from_pandas(frame, user=user, item=item, rating=rating, timestamp=timestamp,
+                       title=title, columns=columns, name=name)
+
+  @functools.cached_property
+  def _raw_index(self) -> tuple[dict, dict]:
+    """({raw user id: dense id}, {raw item id: dense id})."""
+    to_dense = lambda ids: {} if ids is None else {_plain(raw): d for d, raw in enumerate(ids)}
+    return to_dense(self.user_ids), to_dense(self.item_ids)
+
+  def _dense(self, raw, which: int, what: str, size: int) -> int:
+    ids = self.user_ids if which == 0 else self.item_ids
+    if ids is None:
+      if isinstance(raw, (int, np.integer)) and not isinstance(raw, bool) and 0 <= raw < size:
+        return int(raw)
+      raise ValueError(f"{what} {raw!r} is not a dense id in [0, {size}) and the data have no "
+                       f"raw {what} ids; pass a dense id")
+    index = self._raw_index[which]
+    key = _plain(raw)
+    if key not in index:
+      example = _plain(ids[0])
+      raise ValueError(f"{what} {raw!r} is not in {self.name}; pass a raw {what} id as in the "
+                       f"data (e.g. {example!r}, of type {type(example).__name__})")
+    return index[key]
+
+  def user_index(self, raw) -> int:
+    """The dense id of raw user id `raw` (one-line ValueError if unknown)."""
+    return self._dense(raw, 0, "user", self.num_users)
+
+  def item_index(self, raw) -> int:
+    """The dense id of raw item id `raw` (one-line ValueError if unknown)."""
+    return self._dense(raw, 1, "item", self.num_items)
+
+  def raw_user(self, user: int):
+    """The raw id of dense user `user` (the dense id itself when the data have none)."""
+    return int(user) if self.user_ids is None else _plain(self.user_ids[int(user)])
+
+  def raw_item(self, item: int):
+    """The raw id of dense item `item` (the dense id itself when the data have none)."""
+    return int(item) if self.item_ids is None else _plain(self.item_ids[int(item)])
+
+  def item_title(self, item: int) -> str | None:
+    """The title of dense item `item`, or None when unknown (no titles, or an empty one)."""
+    if self.item_titles is None:
+      return None
+    return self.item_titles[int(item)] or None
+
+  @property
+  def implicit(self) -> bool:
+    """Whether every rating is 1.0 (implicit feedback)."""
+    return bool(np.all(self.rating == 1.0))
+
   @property
   def num_interactions(self) -> int:
     return len(self.user)
@@ -180,6 +238,11 @@ class Interactions:
     seen = np.zeros((self.num_users, self.num_items), dtype=bool)
     seen[self.user, self.item] = True
     return seen
+
+
+def _plain(value):
+  """A numpy scalar as the Python value (so raw ids hash, compare and serialise as given)."""
+  return value.item() if isinstance(value, np.generic) else value
 
 
 PAD_MULTIPLE = 32

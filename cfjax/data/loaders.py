@@ -13,6 +13,7 @@ import numpy as np
 from cfjax.data import paths
 from cfjax.data.accent_ids import match_accent_to_ml100k
 from cfjax.data.errors import DatasetError
+from cfjax.data.frames import is_table_path, read_table
 from cfjax.data.interactions import DuplicateRowsError, Interactions
 from cfjax.data.parsing import FLOAT, INT, STR, read_delimited, read_id_title, read_lines
 from cfjax.data.synthetic import make_synthetic
@@ -314,13 +315,16 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
   """Loads a dataset by name.
 
   Args:
-    name: one of `available_datasets()` or an alias ("movielens", "ml-100k", "amazon", ...).
+    name: one of `available_datasets()` or an alias ("movielens", "ml-100k", "amazon", ...),
+      or the path of your own .csv / .tsv / .parquet file (then pass its columns: user=,
+      item=, and optionally rating= (none: implicit feedback), timestamp=, title=, sep=;
+      `cfjax.data.frames.read_table`).
     data_dir: root folder holding one sub-folder per dataset; see `data_dir()` for the default.
     download: allow fetching missing files (SHA-256 checked). None: allowed unless the
       environment variable CFJAX_NO_DOWNLOAD=1.
     allow_modified_data: load files whose SHA-256 differs from the published one (with a
       warning) instead of refusing them. None: the CFJAX_ALLOW_MODIFIED_DATA variable.
-    **kwargs: only for "synthetic": forwarded to `make_synthetic`.
+    **kwargs: for "synthetic": forwarded to `make_synthetic`; for a file: its columns.
 
   Returns:
     Interactions with int32 dense user/item ids (sorted raw ids -> 0..), float32 ratings, raw ids
@@ -330,6 +334,8 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
     DatasetError: unknown name, missing files that could not be fetched, a file that is not
       the published one (checksum), or a malformed file (naming the line).
   """
+  if is_table_path(name):
+    return read_table(name, **kwargs)
   canonical = canonical_name(name)
   if canonical == SYNTHETIC:
     return make_synthetic(**kwargs)

@@ -59,6 +59,7 @@ from cfjax import rank
 from cfjax.data.interactions import Interactions
 from cfjax.explain.base import ExplainContext, Targets
 from cfjax.explain.lcer import dense_rows
+from cfjax.models.base import retrainable
 from cfjax.simulate import sampling
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 from cfjax.train.health import check_scores
@@ -284,7 +285,8 @@ def actual_effects(ctx: ExplainContext, targets, subsets: Subsets, *,
   model = ctx.model
   if not model.has("row_losses") and model.has("score_rows"):
     return decreases(*_edited_scores(ctx, targets, subsets))
-  model.require("row_losses", "the LDS's actual effects (retraining)")
+  if not retrainable(model):
+    model.require("row_losses", "the LDS's actual effects (retraining)")
   check_int(steps, "LDS retraining steps", minimum=1)
   seeds = [check_int(s, "LDS retraining seed") for s in seeds]
   if not seeds:

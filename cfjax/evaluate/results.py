@@ -225,7 +225,8 @@ def figure_title(config: dict, verified: Sequence[VerifiedRecord]) -> str:
 
 def verified_rows(verified: Sequence[VerifiedRecord]) -> list[dict]:
   """One flat rows.csv row per verified record: deleted items space-separated, one column
-  left_top_<K> per K."""
+  left_top_<K> per K, and the raw ids (user_id, item_id, deleted_item_ids, replacement_id,
+  item_title) of records that carry them."""
   ks = sorted({k for v in verified for k in v.left_top_k})
   fields = ["method", "user", "item", "deleted_items", "replacement", "original_rank",
             "new_rank", "unretrained_rank", "item_score_original", "item_score_new",
@@ -235,6 +236,11 @@ def verified_rows(verified: Sequence[VerifiedRecord]) -> list[dict]:
     payload = v.to_json()
     row = {name: payload.get(name) for name in fields}
     row["deleted_items"] = " ".join(str(i) for i in v.explanation.deleted_items)
+    raw = v.explanation.raw
+    if raw is not None:  # the data's own ids and titles (`cfjax.data.raw_ids`)
+      row.update(user_id=raw["user"], item_id=raw["item"],
+                 deleted_item_ids=" ".join(str(i) for i in raw["deleted_items"]),
+                 replacement_id=raw["replacement"], item_title=raw.get("item_title"))
     row.update({f"left_top_{k}": v.left_top_k.get(k) for k in ks})
     rows.append(row)
   return rows

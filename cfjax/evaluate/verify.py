@@ -15,7 +15,8 @@ import numpy as np
 from cfjax import rank
 from cfjax.data.interactions import Interactions
 from cfjax.evaluate.significance import wilson_interval
-from cfjax.models.base import Recommender
+from cfjax.data.raw_ids import all_with_raw_ids
+from cfjax.models.base import Recommender, retrainable
 from cfjax.records import Explanation, VerifiedRecord
 from cfjax.train import Convergence, TrainState
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
@@ -81,13 +82,14 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
   records = _checked(records, train, ks)
   if not records:
     return []
-  if not model.has("row_losses"):
+  if not retrainable(model):
     raise ValueError(f"model {model.name!r} has no row_losses: it is not trained on rows and "
                      "cannot be retrained; verify its explanations with "
                      "cfjax.evaluate.rescore (the input edit is its counterfactual)")
   if until is None:
     check_int(steps, "steps", minimum=1)  # 0 steps would judge the init, not a retrained model
   deletions = [(r.user, _deleted_rows(r, train, n)) for n, r in enumerate(records)]
+  records = all_with_raw_ids(records, train)  # raw ids and titles in every verified record
   controls = [(r.user, ()) for r in records]  # per user: nothing deleted, same seeds
   scores = retrain_user_scores(model, train, deletions + controls, seeds=seeds, steps=steps,
                                protocol=protocol, batch_size=batch_size, original=original,
@@ -156,6 +158,7 @@ def rescore(records: Sequence[Explanation], *, model: Recommender, train: Intera
     return []
   score_rows = model.require("score_rows", "verification by re-scoring")
   deleted = [_deleted_rows(r, train, n) for n, r in enumerate(records)]
+  records = all_with_raw_ids(records, train)
   users = np.asarray([r.user for r in records], dtype=np.int64)
   rows = np.zeros((len(records), train.num_items), np.float32)
   for n, user in enumerate(users):

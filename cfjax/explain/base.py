@@ -40,6 +40,7 @@ import numpy as np
 
 from cfjax import rank
 from cfjax.data.interactions import Interactions
+from cfjax.data.raw_ids import all_with_raw_ids
 from cfjax.models.base import MissingHookError, Recommender
 from cfjax.records import Explanation
 from cfjax.train.fit import TrainSpec, TrainState
@@ -247,7 +248,7 @@ def run_explainer(explainer: Explainer, ctx: ExplainContext,
     if (record.user, record.item) != (user, item):
       raise RuntimeError(f"{explainer.name} returned a record for ({record.user}, "
                          f"{record.item}) where the target was ({user}, {item})")
-  return records
+  return all_with_raw_ids(records, ctx.train)
 
 
 _REGISTRY: dict[str, Callable[..., Explainer]] = {}

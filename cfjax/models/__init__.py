@@ -8,6 +8,9 @@ from typing import Callable
 
 from cfjax.models.base import (HOOKS, MissingHookError, Recommender, from_linen, l2_penalty,
                                linen_functions, weighted_loss, zero_penalty)
+from cfjax.models.bpr import make_bpr
+from cfjax.models.ease import make_ease
+from cfjax.models.lightgcn import make_lightgcn
 from cfjax.models.mf import make_mf
 from cfjax.models.multvae import MultVAE, fold_in_recommender, make_multvae, train_multvae
 from cfjax.models.ncf import make_ncf
@@ -22,8 +25,20 @@ def _ncf(data, **hparams) -> Recommender:
   return make_ncf(data.num_users, data.num_items, **hparams)
 
 
+def _lightgcn(data, **hparams) -> Recommender:
+  return make_lightgcn(data.num_users, data.num_items, data.user, data.item, **hparams)
+
+
+def _ease(data, **hparams) -> Recommender:
+  return make_ease(data.num_users, data.num_items, data.user, data.item, data.rating,
+                   **hparams)
+
+
 # name -> (interactions, **hparams) -> Recommender; data-dependent defaults live here.
 _FACTORIES: dict[str, Callable[..., Recommender]] = {"mf": _mf, "ncf": _ncf}
+_FACTORIES["bpr"] = lambda data, **hparams: make_bpr(data.num_users, data.num_items, **hparams)
+_FACTORIES["lightgcn"] = _lightgcn
+_FACTORIES["ease"] = _ease
 
 
 def available_models() -> tuple[str, ...]:
@@ -34,7 +49,9 @@ def available_models() -> tuple[str, ...]:
 def make_model(name: str, data, **hparams) -> Recommender:
   """Builds the recommender `name` sized for `data` (an `Interactions`).
 
-  For "mf", the global bias starts at the training mean rating unless given.
+  For "mf", the global bias starts at the training mean rating unless given. "lightgcn" and
+  "ease" are built for `data`'s rows (the graph's edges, EASE's X): train them on that data.
+  "bpr", "lightgcn" and "ease" treat every row as an implicit positive.
 
   Raises:
     ValueError: on an unknown name or hyperparameter (one line naming the choices).
@@ -48,6 +65,7 @@ def make_model(name: str, data, **hparams) -> Recommender:
 
 
 __all__ = ["HOOKS", "MissingHookError", "MultVAE", "Recommender", "available_models",
-           "fold_in_recommender", "from_linen", "l2_penalty", "linen_functions", "make_mf",
+           "fold_in_recommender", "from_linen", "l2_penalty", "linen_functions", "make_bpr",
+           "make_ease", "make_lightgcn", "make_mf",
            "make_model", "make_multvae", "make_ncf", "train_multvae", "weighted_loss",
            "zero_penalty"]

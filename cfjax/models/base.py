@@ -83,6 +83,18 @@ class Recommender:
       every model of a batch) to sample what it needs, e.g. BPR's negatives.
     item_embeddings, user_embeddings, related_rows, score_rows, history_item_score: the
       optional hooks of the module docstring (None: not provided).
+    attach_weights: (params, weights float32[N]) -> params, for a model whose forward pass
+      reads the weights of ALL its training rows (a graph model's edges, EASE's Gram matrix):
+      `fit` puts the row weights into the params (an untrained leaf) before training, so
+      `scores` and `row_losses` of a counterfactual see its deletion. The model is built for
+      its training rows (make_model(name, train)); N must be theirs.
+    closed_form: params -> params, for a model trained in closed form (EASE): `fit` returns
+      closed_form(attach_weights(params, weights)) instead of running optimizer steps, so the
+      engine retrains it exactly (seeds and steps do not matter).
+    exact_retrain: (deleted_rows int[M, R] padded with -1, users int[M]) -> float32[M, I],
+      each user's scores after retraining exactly without the rows, for a closed-form model
+      with a fast exact route (EASE: a Woodbury update); `retrain_user_scores` (hence
+      `verify`) uses it instead of the engine.
   """
 
   name: str
@@ -103,6 +115,9 @@ class Recommender:
   history_item_score: Callable[..., Array] | None = None
   row_columns: tuple[str, ...] = ()
   samples_negatives: bool = False
+  attach_weights: Callable[[Params, Array], Params] | None = None
+  closed_form: Callable[[Params], Params] | None = None
+  exact_retrain: Callable[[Array, Array], Array] | None = None
 
   __hash__ = object.__hash__
   __eq__ = object.__eq__
@@ -132,6 +147,12 @@ class Recommender:
           f"model {self.name!r} has no {hook} hook, which {needed_by} needs; build it with "
           f"Recommender(..., {_HOOK_HELP.get(hook, hook + '=...')})")
     return value
+
+
+def retrainable(model: Recommender) -> bool:
+  """Whether counterfactuals of `model` come from retraining: trained on per-row losses, or
+  solved in closed form from weighted rows (`closed_form`, e.g. EASE)."""
+  return model.has("row_losses") or model.closed_form is not None
 
 
 def zero_penalty(params: Params) -> Array:

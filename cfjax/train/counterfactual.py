@@ -42,6 +42,8 @@ def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequ
 
   Distinct deletions are retrained once each, in order of first appearance, in one `retrain`
   call (paired randomness: every model under seed s shares seed s's init and batch order).
+  A model with an `exact_retrain` hook (EASE) is refit exactly by it instead (seeds, steps
+  and protocol do not change a closed-form solution).
 
   Args:
     model: the recommender.
@@ -69,6 +71,14 @@ def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequ
   index: dict[Deletion, int] = {}
   positions = np.asarray([index.setdefault(d, len(index)) for d in deletions])
   distinct = list(index)
+  if model.exact_retrain is not None:  # closed form (EASE): exact, no seeds, no steps
+    rows = pad_deletions([rows for _, rows in distinct])
+    users = np.asarray([user for user, _ in distinct], dtype=np.int32)
+    mean_scores = np.asarray(model.exact_retrain(rows, users), dtype=np.float64)
+    if not return_converged:
+      return mean_scores[positions]
+    return mean_scores[positions], {"grad_norm": np.zeros(len(deletions)),
+                                    "steps": np.zeros(len(deletions), np.int64)}
   result = retrain(model, to_train_data(train), pad_deletions([rows for _, rows in distinct]),
                    seeds=seeds, steps=steps, protocol=protocol, batch_size=batch_size,
                    original=original, readout=user_scores_readout(model),

@@ -144,6 +144,9 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   """
   num_rows = data.num_rows
   optimizer = model.optimizer
+  state = with_row_weights(model, state, weights)
+  if model.closed_form is not None:  # e.g. EASE: trained exactly, no steps
+    return TrainState(model.closed_form(state.params), state.opt_state)
 
   sampling = model.samples_negatives  # static: other models compile exactly as before
 
@@ -213,6 +216,14 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   return state
 
 
+def with_row_weights(model: Recommender, state: TrainState, weights: Array) -> TrainState:
+  """The state with the row weights put into its params, for a model whose forward pass reads
+  them (`Recommender.attach_weights`: LightGCN's graph, EASE's Gram matrix); else unchanged."""
+  if model.attach_weights is None:
+    return state
+  return state._replace(params=model.attach_weights(state.params, weights))
+
+
 @dataclasses.dataclass(frozen=True)
 class Convergence:
   """Train until the gradient vanishes instead of for a fixed number of steps.
@@ -268,6 +279,10 @@ def fit_to_convergence(model: Recommender, data: TrainData, weights: Array, *,
   Returns:
     (the final `TrainState`, `Converged` with the final gradient norm and the steps taken).
   """
+  state = with_row_weights(model, state, weights)
+  if model.closed_form is not None:  # exact: nothing left to converge
+    return (TrainState(model.closed_form(state.params), state.opt_state),
+            Converged(jnp.zeros(()), jnp.zeros((), jnp.int32)))
   if model.samples_negatives:
     raise ValueError(f"model {model.name!r} samples negatives, so its loss changes every step "
                      "and its gradient never vanishes; train it for a number of steps instead "

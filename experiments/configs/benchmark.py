@@ -13,7 +13,16 @@ def model_settings() -> ml_collections.ConfigDict:
   # ACCENT's NeuMF with Table 3's personalising settings (L2 1e-4, Adam 1e-2), minibatches.
   ncf = {"steps": 600, "batch_size": 1246,
          "hparams": {"weight_decay": 1e-4, "learning_rate": 1e-2}}
-  return ml_collections.ConfigDict({"mf": mf, "ncf": ncf})
+  # the top-N models (cfjax.papers.topn.MODEL_PRESETS, docs/models.md); full batch
+  bpr = {"steps": 800, "batch_size": ml_collections.FieldReference(None, field_type=int),
+         "hparams": {"dim": 64, "l2": 1e-3, "learning_rate": 0.003}}
+  lightgcn = {"steps": 400, "batch_size": ml_collections.FieldReference(None, field_type=int),
+              "hparams": {"dim": 64, "num_layers": 3, "l2": 1e-4, "learning_rate": 0.01}}
+  # closed form: steps do not matter; verification refits exactly (Woodbury)
+  ease = {"steps": 1, "batch_size": ml_collections.FieldReference(None, field_type=int),
+          "hparams": {"l2": 500.0}}
+  return ml_collections.ConfigDict({"mf": mf, "ncf": ncf, "bpr": bpr, "lightgcn": lightgcn,
+                                    "ease": ease})
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
@@ -44,7 +53,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       "surrogate": {"max_candidates": 20_000},
       "verified": {"budget": 2, "per_round": 2, "max_candidates": 20_000},
       "lcer": {"k": 1, "steps": 3000}, "kaffes": {"k": 1}, "loo_fia": {"k": 1},
-      "loo_accent": {"k": 1}})
+      "loo_accent": {"k": 1},
+      # pairs per vmapped FIA chunk; 1 for a graph model (LightGCN), whose explicit FIA
+      # Hessian vmaps a full-graph propagation per direction and pair (~6 GB a pair on ML-100K)
+      "accent": {"chunk_size": 16}, "fia": {"chunk_size": 16},
+      "pure_fia": {"chunk_size": 16}})
   config.protocols = ml_collections.ConfigDict({
       # retrain from the original's init and batch order: the deletion is the only difference
       "scratch_paired": {"kind": "scratch", "seed_offsets": (0,), "steps": None},
@@ -78,6 +91,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.protocols.warm_paired.steps = 10
     config.model_settings.mf.steps = 40
     config.model_settings.ncf.steps = 60
+    config.model_settings.bpr.steps = 100
+    config.model_settings.lightgcn.steps = 60
     config.simulation.update(users=6, subsets=4)
     config.lds.update(users=2, subsets=4)
     config.multvae.epochs = 10

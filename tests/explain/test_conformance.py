@@ -16,7 +16,8 @@ from cfjax.data import make_synthetic
 from cfjax.data.interactions import Interactions
 from cfjax.explain import (ExplainContext, MissingHookError, Targets, available_explainers,
                            get_explainer, missing_hooks, run_explainer, top1_targets)
-from cfjax.models import fold_in_recommender, make_mf, make_multvae, make_ncf, train_multvae
+from cfjax.models import (fold_in_recommender, make_mf, make_model, make_multvae, make_ncf,
+                          train_multvae)
 from cfjax.records import Explanation
 from cfjax.train import TrainSpec, to_train_data, train_original
 
@@ -55,7 +56,11 @@ def contexts():
   out = {}
   for name, model in (("mf", make_mf(data.num_users, data.num_items, dim=4)),
                       ("ncf", make_ncf(data.num_users, data.num_items, dim=4,
-                                       mlp_layers=(4, 2), learning_rate=0.01))):
+                                       mlp_layers=(4, 2), learning_rate=0.01)),
+                      ("bpr", make_model("bpr", data, dim=4, learning_rate=0.05)),
+                      ("lightgcn", make_model("lightgcn", data, dim=4, num_layers=1,
+                                              learning_rate=0.05)),
+                      ("ease", make_model("ease", data, l2=2.0))):
     spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
     original = train_original(model, to_train_data(data), seed=0, steps=STEPS)
     ctx = ExplainContext.from_original(model, data, original, spec)
@@ -74,7 +79,7 @@ def contexts():
   return out
 
 
-@pytest.mark.parametrize("model_name", ["mf", "ncf", "multvae"])
+@pytest.mark.parametrize("model_name", ["mf", "ncf", "multvae", "bpr", "lightgcn", "ease"])
 @pytest.mark.parametrize("explainer_name", available_explainers())
 def test_every_explainer_on_every_model(model_name, explainer_name):
   ctx, targets = contexts()[model_name]
