@@ -28,6 +28,16 @@ def _comma_list(text: str) -> tuple[str, ...]:
   return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+  pairs = []
+  for part in _comma_list(text):
+    role, sep, column = part.partition("=")
+    if not sep or not role or not column:
+      raise argparse.ArgumentTypeError(f"{part!r} is not role=column (e.g. user=userId)")
+    pairs.append((role.strip(), column.strip()))
+  return tuple(pairs)
+
+
 def parser() -> argparse.ArgumentParser:
   """The command line of `cfjax`."""
   main = argparse.ArgumentParser(prog="cfjax", description="Counterfactual explanations of "
@@ -42,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
   explain.add_argument("--dataset", default="movielens-100k",
                        help="a dataset name (movielens-100k, ml-1m, amazon-digital-music, "
                        "synthetic, ...) or a data file")
+  explain.add_argument("--columns", type=_pairs, default=(),
+                       help="for a data file: its columns, e.g. user=userId,item=movieId,"
+                       "rating=rating,title=title (no rating: implicit feedback)")
   explain.add_argument("--model", default="mf", help="a model name (mf, ncf, ...)")
   who = explain.add_mutually_exclusive_group()
   who.add_argument("--user", action="append", default=None,
@@ -90,7 +103,7 @@ def explain(args: argparse.Namespace) -> None:
       dataset=args.dataset, model=args.model, users=tuple(args.user or ()),
       num_users=args.users, methods=args.methods, k=args.k, size=args.size,
       verify=args.verify, seeds=args.seeds, seed=args.seed, steps=args.steps,
-      data_dir=args.data_dir,
+      data_dir=args.data_dir, columns=args.columns,
       cache_dir=None if args.no_cache else (args.cache_dir or pipeline.default_cache_dir()))
   pipeline.check_request(request)
   if args.output is not None:  # before the expensive work: a bad path fails now

@@ -90,3 +90,20 @@ def test_help_lists_the_options():
   for option in ("--dataset", "--model", "--user", "--users", "--methods", "--k", "--verify",
                  "--output"):
     assert option in run.stdout
+
+
+def test_a_csv_with_string_ids_is_explained_in_its_own_ids(tmp_path):
+  data = cfdata.load("synthetic")
+  rows = ["person,film,stars,name"] + [
+      f"p{u},f{i},{r:g},Film {i}" for u, i, r in zip(data.user, data.item, data.rating)]
+  path = tmp_path / "ratings.csv"
+  path.write_text("\n".join(rows) + "\n")
+  output = tmp_path / "report.json"
+  main(["explain", f"--dataset={path}", "--columns=user=person,item=film,rating=stars,title=name",
+        "--user=p7", "--methods=knn", "--steps=5", "--seeds=1", "--no_cache", "--quiet",
+        "--output", str(output)])
+  (user,) = json.loads(output.read_text())["users"]
+  assert user["user"] == "p7"
+  (knn,) = user["methods"]
+  assert knn["sentence"].startswith("Had user p7 not rated *Film ")
+  assert all(entry["item"].startswith("f") for entry in knn["deleted"])

@@ -70,6 +70,8 @@ class Request:
     steps, batch_size: training of the original (and every retrain); None: the model's default.
     data_dir: the datasets' folder (None: CFJAX_DATA_DIR or the cache).
     cache_dir: where trained originals are kept (None: no cache).
+    columns: for a data file, its column names as (role, column) pairs: user, item and
+      optionally rating (none: implicit feedback), timestamp, title (`cfjax.data.load`).
   """
 
   dataset: str = "movielens-100k"
@@ -86,6 +88,7 @@ class Request:
   batch_size: int | None = None
   data_dir: str | None = None
   cache_dir: str | None = None
+  columns: tuple[tuple[str, str], ...] = ()
 
 
 def default_cache_dir() -> str:
@@ -184,7 +187,7 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
   """
   check_request(request)
   with util.timed() as total:
-    data = cfdata.load(request.dataset, data_dir=request.data_dir)
+    data = cfdata.load(request.dataset, data_dir=request.data_dir, **dict(request.columns))
     training = TRAINING.get(request.model, DEFAULT_TRAINING)
     model = make_model(request.model, data, **training["hparams"])
     methods = resolve_methods(request, model)
