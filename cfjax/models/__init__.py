@@ -11,6 +11,7 @@ from cfjax.models.base import (HOOKS, MissingHookError, Recommender, from_linen,
 from cfjax.models.mf import make_mf
 from cfjax.models.multvae import MultVAE, fold_in_recommender, make_multvae, train_multvae
 from cfjax.models.ncf import make_ncf
+from cfjax.models.rcf import build_tables, make_rcf
 
 
 def _mf(data, **hparams) -> Recommender:
@@ -22,8 +23,17 @@ def _ncf(data, **hparams) -> Recommender:
   return make_ncf(data.num_users, data.num_items, **hparams)
 
 
+def _rcf(data, **hparams) -> Recommender:
+  if not getattr(data, "attributes", None):
+    raise ValueError("rcf needs item side data (genres, directors, actors, relations); load "
+                     "the data with load('accent-rcf')")
+  tables = build_tables(data.user, data.item, data.num_users, data.num_items, data.attributes,
+                        data.num_values, data.relations)
+  return make_rcf(tables, data.num_users, data.num_items, **hparams)
+
+
 # name -> (interactions, **hparams) -> Recommender; data-dependent defaults live here.
-_FACTORIES: dict[str, Callable[..., Recommender]] = {"mf": _mf, "ncf": _ncf}
+_FACTORIES: dict[str, Callable[..., Recommender]] = {"mf": _mf, "ncf": _ncf, "rcf": _rcf}
 
 
 def available_models() -> tuple[str, ...]:

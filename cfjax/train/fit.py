@@ -105,6 +105,14 @@ def init_state(model: Recommender, init_key: PRNGKey) -> TrainState:
   return TrainState(params, model.optimizer.init(params))
 
 
+def bind_rows(model: Recommender, state: TrainState, weights: Array) -> TrainState:
+  """The state whose params read only the kept rows, for a model whose predictions read its
+  training rows (`Recommender.bind_weights`, e.g. RCF's history); else `state` unchanged."""
+  if model.bind_weights is None:
+    return state
+  return state._replace(params=model.bind_weights(state.params, weights))
+
+
 def steps_per_epoch(num_rows: int, batch_size: int | None) -> int:
   """Minibatches per epoch; the remainder of each epoch's permutation is dropped."""
   if batch_size is None:
@@ -139,6 +147,7 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   """
   num_rows = data.num_rows
   optimizer = model.optimizer
+  state = bind_rows(model, state, weights)
 
   sampling = model.samples_negatives  # static: other models compile exactly as before
 
@@ -241,6 +250,7 @@ def fit_to_convergence(model: Recommender, data: TrainData, weights: Array, *,
     raise ValueError(f"model {model.name!r} samples negatives, so its loss changes every step "
                      "and its gradient never vanishes; train it for a number of steps instead "
                      "of until=")
+  state = bind_rows(model, state, weights)
 
   def loss(params):
     return weighted_loss(model, params, data.user, data.item, data.rating, weights,
