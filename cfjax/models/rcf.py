@@ -46,6 +46,7 @@ from cfjax.types import Array, Params
 
 TYPES = ("genre", "director", "actor")
 ITEM_CHUNK = 128  # items per vectorised block when scoring every item of a user
+PAIR_CHUNK = 1024  # (user, item) pairs per vectorised block of `predict` (bounds memory)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,11 +283,16 @@ def make_rcf(tables: RcfTables, num_users: int, num_items: int, *, hidden: int =
       key = jax.random.PRNGKey(init_seed)
     return init_params(key, tables, num_users, num_items, hidden, attention, layers)
 
-  one = lambda params, user, item: pair_score(params, tables, user, item, alpha)
+  # Rematerialised: the backward pass recomputes a pair's [E, A] attention activations
+  # instead of keeping them for every pair of the batch (memory, not arithmetic, binds here).
+  one = jax.checkpoint(lambda params, user, item: pair_score(params, tables, user, item, alpha))
 
   def predict(params, users, items):
-    return jax.vmap(lambda u, i: one(params, u, i))(jnp.asarray(users, jnp.int32),
-                                                    jnp.asarray(items, jnp.int32))
+    users, items = jnp.asarray(users, jnp.int32), jnp.asarray(items, jnp.int32)
+    pair = lambda ui: one(params, ui[0], ui[1])
+    if users.shape[0] <= PAIR_CHUNK:
+      return jax.vmap(pair)((users, items))
+    return jax.lax.map(pair, (users, items), batch_size=PAIR_CHUNK)
 
   def scores(params, users):
     all_items = jnp.arange(num_items, dtype=jnp.int32)
