@@ -42,7 +42,6 @@ import optax
 import scipy.sparse as sp
 
 from cfjax.models.base import Recommender
-from cfjax.types import Array, Params
 
 TYPES = ("genre", "director", "actor")
 ITEM_CHUNK = 128  # items per vectorised block when scoring every item of a user

@@ -54,6 +54,11 @@ def check_settings(config) -> None:
     raise ValueError(f"rcf_users={config.rcf_users} must be >= 1")
 
 
+def load_data(config):
+  """ACCENT's RCF triples and side data (`load("accent-rcf")`)."""
+  return cfdata.load(DATASET, data_dir=config.data_dir)
+
+
 def explain_k(ctx, targets, k: int):
   """Every method's records at candidate set size k (FIA methods with damping 0.01)."""
   records = []
@@ -78,7 +83,7 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   check_settings(config)
   results = ResultsDir(workdir)
   with timed() as total:
-    train = cfdata.load(DATASET, data_dir=config.data_dir)
+    train = load_data(config)
     model = make_model("rcf", train)
     batch = int(config.rcf_batch_size)
     per_epoch = steps_per_epoch(len(train), batch)

@@ -56,6 +56,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.rcf_verify_epochs = 50
   config.rcf_batch_size = 512
   config.rcf_verify_seeds = (2512, 3512, 4091, 4214, 9846)
+  # "scratch" (ACCENT: retrain from the fixed init) or "warm" (continue from the original for
+  # rcf_verify_steps; a CPU stand-in); rcf_verify_steps None: rcf_verify_epochs epochs
+  config.rcf_verify_protocol = "scratch"
+  config.rcf_verify_steps = ml_collections.FieldReference(None, field_type=int)
+  config.rcf_users = ml_collections.FieldReference(None, field_type=int)  # None: all 452
   config.output_dir = ""
   if preset == "smoke":
     config.users = 6
