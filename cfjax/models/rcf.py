@@ -170,10 +170,6 @@ def _pad_zero(table):
   return jnp.concatenate([table, jnp.zeros((1, table.shape[1]), table.dtype)], axis=0)
 
 
-def _att_logits(layer, summed):
-  return jnp.tanh(summed) @ layer["out"]["kernel"][:, 0]
-
-
 def type_attention(params, e_user):
   """a_t(u): [..., 4] softmax over the relation types (first-level attention)."""
   product = e_user[..., None, :] * params["type_embeddings"]
@@ -182,45 +178,65 @@ def type_attention(params, e_user):
   return jax.nn.softmax(hidden @ params["type_out"]["kernel"][:, 0], axis=-1)
 
 
-def value_attention(params, tables: RcfTables, user, item, alpha):
+def projections(params) -> list[dict]:
+  """Per type t, the attention projections of every item and value: {"item": Wi_t e [I+1, A],
+  "hist": Wj_t e [I+1, A], "value": We_t g [V_t+1, A] (t > 0)}, the last rows for padding.
+  Projecting the tables once per step, not each pair's gathered rows, saves a factor ~H."""
+  items = _pad_zero(params["item_embeddings"])
+  out = []
+  for t in range(4):
+    layer = params[f"att{t}"]
+    proj = {"item": items @ layer["item"]["kernel"], "hist": items @ layer["hist"]["kernel"]}
+    if t:
+      proj["value"] = _pad_zero(params[f"{TYPES[t - 1]}_embeddings"]) @ layer["value"]["kernel"]
+    out.append(proj)
+  return out
+
+
+def value_attention(params, tables: RcfTables, user, item, alpha, proj=None):
   """The second-level attention of ONE (user, item) pair.
 
+  Args:
+    params: RCF's parameters.
+    tables: its fixed arrays.
+    user, item: scalars.
+    alpha: the softmax smoothing exponent.
+    proj: `projections(params)` (computed here if None).
+
   Returns:
-    (weights float32[L] of each history position summed over its entries, per type [4, L],
-     and the type attention [4]) so that m_ui = e_u + sum_t a_t sum_l weights[t, l] e_{j_l}.
+    (weights float32[4, L]: each type's attention of each history position, summed over the
+     position's entries; the type attention float32[4]), so that
+     m_ui = e_u + sum_t a_t sum_l weights[t, l] e_{j_l}.
   """
-  items = _pad_zero(params["item_embeddings"])
+  proj = projections(params) if proj is None else proj
   kept = jnp.concatenate([jax.lax.stop_gradient(params["kept"]), jnp.zeros((1,))])
   rows = jnp.asarray(tables.hist_rows)[user]
   hist = jnp.asarray(tables.hist_items)[user]
   present = (kept[rows] > 0) & (hist != item)  # u's kept items other than i (Xin et al.)
-  e_item = items[item]
   per_type = []
   for t in range(4):
-    layer = params[f"att{t}"]
-    item_part = e_item @ layer["item"]["kernel"]
-    hist_part = items[hist] @ layer["hist"]["kernel"]  # [L, A]
+    out = params[f"att{t}"]["out"]["kernel"][:, 0]
+    item_part = proj[t]["item"][item]
+    hist_part = proj[t]["hist"][hist]  # [L, A]
     if t == 0:
       active = present & ~jnp.asarray(tables.shares)[item, hist]
-      logits = _att_logits(layer, item_part + hist_part)
+      logits = jnp.tanh(item_part + hist_part) @ out
       pos = jnp.arange(hist.shape[0])
     else:
       pos = jnp.asarray(tables.entry_pos[t - 1])[user]
       value = jnp.asarray(tables.entry_value[t - 1])[user]
-      values = _pad_zero(params[f"{TYPES[t - 1]}_embeddings"])
       active = (jnp.asarray(tables.entry_valid[t - 1])[user] & present[pos]
                 & jnp.asarray(tables.hot[t - 1])[item, value])
-      logits = _att_logits(layer, item_part + hist_part[pos]
-                           + values[value] @ layer["value"]["kernel"])
+      logits = jnp.tanh(item_part + hist_part[pos] + proj[t]["value"][value]) @ out
     exp = jnp.where(active, jnp.exp(jnp.where(active, logits, 0.0)), 0.0)
     weights = exp / (jnp.sum(exp) + 1e-9) ** alpha
     per_type.append(jnp.zeros(hist.shape[0]).at[pos].add(weights))
   return jnp.stack(per_type), type_attention(params, params["user_embeddings"][user])
 
 
-def pair_score(params, tables: RcfTables, user, item, alpha):
-  """f(u, i) for ONE pair (scalar)."""
-  per_type, types = value_attention(params, tables, user, item, alpha)
+def pair_score(params, tables: RcfTables, user, item, alpha, proj=None):
+  """f(u, i) for ONE pair (scalar); `proj` as in `value_attention`."""
+  per_type, types = value_attention(params, tables, user, item, alpha, proj)
   items = _pad_zero(params["item_embeddings"])
   hist = jnp.asarray(tables.hist_items)[user]
   latent = (types @ per_type) @ items[hist]
@@ -284,20 +300,24 @@ def make_rcf(tables: RcfTables, num_users: int, num_items: int, *, hidden: int =
 
   # Rematerialised: the backward pass recomputes a pair's [E, A] attention activations
   # instead of keeping them for every pair of the batch (memory, not arithmetic, binds here).
-  one = jax.checkpoint(lambda params, user, item: pair_score(params, tables, user, item, alpha))
+  one = jax.checkpoint(lambda params, proj, user, item: pair_score(params, tables, user, item,
+                                                                  alpha, proj))
 
   def predict(params, users, items):
     users, items = jnp.asarray(users, jnp.int32), jnp.asarray(items, jnp.int32)
-    pair = lambda ui: one(params, ui[0], ui[1])
+    proj = projections(params)
+    pair = lambda ui: one(params, proj, ui[0], ui[1])
     if users.shape[0] <= PAIR_CHUNK:
       return jax.vmap(pair)((users, items))
     return jax.lax.map(pair, (users, items), batch_size=PAIR_CHUNK)
 
   def scores(params, users):
     all_items = jnp.arange(num_items, dtype=jnp.int32)
+    proj = projections(params)
 
     def of_user(user):
-      return jax.lax.map(lambda i: one(params, user, i), all_items, batch_size=ITEM_CHUNK)
+      return jax.lax.map(lambda i: one(params, proj, user, i), all_items,
+                         batch_size=ITEM_CHUNK)
 
     return jax.vmap(of_user)(jnp.asarray(users, jnp.int32))
 
