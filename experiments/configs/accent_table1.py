@@ -14,8 +14,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   minute); default: all 452 users, the paper's 120,000-step original, five epochs (245 steps)
   of verification (its time on 2 CPU cores is in docs/accent.md); paper: the paper's 120,000
   verification steps too (for an accelerator).
-  RCF (--model=rcf; rcf_* fields): smoke: 2 users, a 1-epoch original, 2 warm steps x 2
-  seeds; default: 4 users, a 3-epoch original, 5 warm steps x ACCENT's 5 seeds (CPU); paper:
+  RCF (--model=rcf; rcf_* fields): smoke: 1 user, a 1-epoch original, 1 warm step x 2 seeds;
+  default: 2 users, the same original, 2 warm steps x ACCENT's 5 seeds (CPU); paper:
   ACCENT's protocol: all 452 users, 50 epochs, scratch retraining (init fixed) for 50 epochs
   per shuffling seed 2512, 3512, 4091, 4214, 9846 (for an accelerator).
 
@@ -66,23 +66,23 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.users = 6
     config.train_steps = 5_000
     config.verify_steps = 49
-    config.rcf_users = 2
+    config.rcf_users = 1
     config.rcf_train_epochs = 1
     config.rcf_verify_protocol = "warm"
-    config.rcf_verify_steps = 2
+    config.rcf_verify_steps = 1
     config.rcf_verify_seeds = (2512, 3512)
   elif preset == "default":
     # Five epochs of warm retraining: one epoch moved scores too little to tell the methods
     # from the placebo, the paper's 120,000 steps would take weeks on a CPU (docs/accent.md).
     config.verify_steps = 245
-    # RCF costs ~1 s per 512-triple step on 2 CPU cores (its attention reads every user's
-    # whole history for both items of a triple), so ACCENT's scratch verification (50 epochs,
-    # 4,700 steps, per retrain and seed) is for an accelerator (preset "paper"). The CPU
-    # default: a 3-epoch original, a few users, and warm verification (continue from the
-    # original without the CF set for a few steps; the history edit acts at once) over
-    # ACCENT's five shuffling seeds. docs/accent.md has its run time.
-    config.rcf_users = 4
-    config.rcf_train_epochs = 3
+    # RCF costs ~1 s of CPU per 512-triple step (2+ s wall on the shared 2 cores): its
+    # attention reads the user's whole history for both items of every triple. ACCENT's
+    # scratch verification (50 epochs = 4,700 steps per retrain and seed) is therefore for an
+    # accelerator (preset "paper"). The CPU default: a 1-epoch original, 2 users, and warm
+    # verification (continue from the original without the CF set for 2 steps; the history
+    # edit acts at once) over ACCENT's five shuffling seeds. docs/accent.md has its run time.
+    config.rcf_users = 2
+    config.rcf_train_epochs = 1
     config.rcf_verify_protocol = "warm"
-    config.rcf_verify_steps = 5
+    config.rcf_verify_steps = 2
   return config
