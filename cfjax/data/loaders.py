@@ -223,8 +223,9 @@ REGISTRY: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="accent-rcf", folder="accent-ml100k", files=RCF_SHA256, read=read_accent_rcf,
             aliases=("rcf",), how_to_get=(
-                "copy RCF/data/{train,test,relational_data}.csv and auxiliary-mapping.txt of "
-                "github.com/hieptk/accent (commit 8c6652e) into {folder}")),
+                "copy RCF/data/train.csv, test.csv, relational_data.csv and "
+                "auxiliary-mapping.txt of github.com/hieptk/accent (commit 8c6652e) into "
+                "{folder}")),
         DatasetSpec(
             name="ml-1m", folder="ml-1m", files=ML1M_SHA256, read=_read_ml1m,
             aliases=("movielens-1m", "ml1m"), url=None,

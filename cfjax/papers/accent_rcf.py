@@ -63,7 +63,10 @@ def explain_k(ctx, targets, k: int):
   """Every method's records at candidate set size k (FIA methods with damping 0.01)."""
   records = []
   for method in METHODS:
-    options = {"k": k, **({"damping": DAMPING} if method in FIA_METHODS else {})}
+    # One (user, item) pair per vmapped FIA chunk: RCF's Hessian over a pair's related rows
+    # holds every row's attention activations (16 pairs asked for 28 GB).
+    options = {"k": k, **({"damping": DAMPING, "chunk_size": 1} if method in FIA_METHODS
+                          else {})}
     records += [cf_table.with_k(r, k)
                 for r in run_explainer(get_explainer(method, **options), ctx, targets)]
   return records
