@@ -322,3 +322,25 @@ def test_rcf_half_end_to_end_on_tiny_data(tmp_path, monkeypatch):
   assert any(t["a"] == "accent" and t["b"] == "pure_attention" for t in table["comparisons"]["3"])
   written = json.loads((tmp_path / "out" / "config.json").read_text())
   assert written["verify_seeds"] == [2512, 3512] and written["model_hparams"]["init_seed"] == 2016
+
+
+def test_all_runs_both_halves_into_subdirectories(tmp_path, monkeypatch):
+  from cfjax.papers import accent_rcf
+  calls = []
+
+  def fake(name):
+    def run(config, workdir, progress=True):
+      calls.append((name, config.model, pathlib.Path(workdir).name))
+      pathlib.Path(workdir).mkdir(parents=True)
+      (pathlib.Path(workdir) / "table.md").write_text(f"{name} table\n")
+      return {"rows": [name]}
+    return run
+
+  monkeypatch.setattr(accent, "run_ncf", fake("ncf"))
+  monkeypatch.setattr(accent_rcf, "run", fake("rcf"))
+  tables = accent.run(tiny_config(tmp_path, model="all"), tmp_path / "out")
+  assert calls == [("ncf", "ncf", "ncf"), ("rcf", "rcf", "rcf")]
+  assert tables == {"ncf": {"rows": ["ncf"]}, "rcf": {"rows": ["rcf"]}}
+  text = (tmp_path / "out" / "table.md").read_text()
+  assert "## NCF" in text and "ncf table" in text and "## RCF" in text and "rcf table" in text
+  assert json.loads((tmp_path / "out" / "table.json").read_text())["rcf"] == {"rows": ["rcf"]}
