@@ -15,6 +15,7 @@ from cfjax.data.accent_ids import match_accent_to_ml100k
 from cfjax.data.errors import DatasetError
 from cfjax.data.frames import is_table_path, read_table
 from cfjax.data.interactions import DuplicateRowsError, Interactions
+from cfjax.data.rcf import RCF_SHA256, read_accent_rcf
 from cfjax.data.parsing import FLOAT, INT, STR, read_delimited, read_id_title, read_lines
 from cfjax.data.synthetic import make_synthetic
 
@@ -220,6 +221,12 @@ REGISTRY: dict[str, DatasetSpec] = {
             name="accent-ml100k", folder="accent-ml100k", files=ACCENT_SHA256, read=_read_accent,
             aliases=("accent",), url=ACCENT_URL,
             how_to_get=f"download {ACCENT_URL} into {{folder}}"),
+        DatasetSpec(
+            name="accent-rcf", folder="accent-ml100k", files=RCF_SHA256, read=read_accent_rcf,
+            aliases=("rcf",), how_to_get=(
+                "copy RCF/data/train.csv, test.csv, relational_data.csv and "
+                "auxiliary-mapping.txt of github.com/hieptk/accent (commit 8c6652e) into "
+                "{folder}")),
         DatasetSpec(
             name="ml-1m", folder="ml-1m", files=ML1M_SHA256, read=_read_ml1m,
             aliases=("movielens-1m", "ml1m"), url=None,

@@ -3,6 +3,7 @@
 One file per method, each registering itself by name (see `base.py` for the protocol):
 
   random, none          controls.py      the placebo and the noise floor
+  pure_attention, attention  attention.py  ACCENT's attention baselines (sec. 3.3.1), RCF
   knn                   knn.py           Yao et al. sec. 6.1 (item-embedding neighbours)
   influence_function    influence_fn.py  Yao et al. eq. 10
   pure_fia, fia         fia.py           ACCENT's FIA baselines (Tran et al., sec. 3.3.2)
@@ -18,7 +19,7 @@ One file per method, each registering itself by name (see `base.py` for the prot
   exhaustive            exhaustive.py    every subset up to a size: the exact minimal sets
 """
 
-from cfjax.explain import (accent, controls, fia, influence_fn, kaffes, knn, lcer, loo,
+from cfjax.explain import (accent, attention, controls, fia, influence_fn, kaffes, knn, lcer, loo,
                            search, surrogate, surrogate_models, verified)
 from cfjax.explain import certified, exhaustive, metagrad  # noqa: F401  (registration)
 from cfjax.explain.base import (Explainer, ExplainContext, MissingHookError, Targets,
@@ -26,7 +27,7 @@ from cfjax.explain.base import (Explainer, ExplainContext, MissingHookError, Tar
                                 get_explainer, has_attributions, missing_hooks, register,
                                 run_explainer, top1_targets)
 
-__all__ = ["ExplainContext", "Explainer", "MissingHookError", "Targets", "accent",
+__all__ = ["ExplainContext", "Explainer", "MissingHookError", "Targets", "accent", "attention",
            "available_explainers", "check_supports", "controls", "explainers_for", "fia",
            "get_explainer", "has_attributions", "influence_fn", "kaffes", "knn", "lcer", "loo",
            "missing_hooks", "register", "run_explainer", "search", "surrogate", "surrogate_models",

@@ -7,6 +7,9 @@ rows of u and t (64 parameters), with the Hessian of the loss over the rows of u
 damping 1e-6 and the first-order parameter change divided by |R_ut| (the FIA implementation
 ACCENT runs for NCF). `fia_influences` computes it for every user, every top-k item and every
 history row in one batched call; the parameter rows come from the model's `related_rows` hook.
+For a model whose predictions read its training rows (`attach_weights`, RCF), the influence also
+holds the direct effect of removing z's item from what f reads (`history_effects`), as in
+ACCENT's RCF code.
 
 The two baselines (ACCENT Sec. 3.3.2) work on the resulting [K, R] matrix, as pure functions:
   * `pure_fia_select`: "sort items in I_u by I(z, y_u,rec) and add items one by one until rec
@@ -22,6 +25,8 @@ import functools
 import time
 from typing import Callable, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from cfjax.data.interactions import padded_histories
@@ -79,7 +84,43 @@ def fia_influences(model: Recommender, params: Params, train, users: np.ndarray,
                                  np.asarray(top_items).ravel(), damping=damping,
                                  solver="explicit", subset="target", chunk_size=chunk_size,
                                  item_width=item_width)
-  return influence.reshape(num_users, k, history_rows.shape[1])
+  influence = influence.reshape(num_users, k, history_rows.shape[1])
+  if model.attach_weights is not None:
+    influence = influence + history_effects(model, params, len(train), users, history_rows,
+                                            top_items)
+  return influence
+
+
+@functools.lru_cache(maxsize=None)
+def _history_effect_fn(model: Recommender, num_rows: int, chunk_size: int = 8):
+  bind = model.attach_weights
+
+  def one_row(params, user, items, row):
+    kept = jnp.where(jnp.arange(num_rows) == row, 0.0, 1.0)
+    return model.predict(bind(params, kept), jnp.full(items.shape, user, jnp.int32), items)
+
+  @jax.jit
+  def fn(params, user, items, rows):  # -> [K, R]
+    base = model.predict(bind(params, jnp.ones(num_rows)), jnp.full(items.shape, user,
+                                                                   jnp.int32), items)
+    without = jax.lax.map(lambda row: one_row(params, user, items, row), rows,
+                          batch_size=chunk_size)  # [R, K]
+    return jnp.where(rows[None, :] >= 0, base[:, None] - without.T, 0.0)
+
+  return fn
+
+
+def history_effects(model: Recommender, params: Params, num_rows: int, users: np.ndarray,
+                    history_rows: np.ndarray, top_items: np.ndarray) -> np.ndarray:
+  """float[B, K, R]: f(u, t) - f^{H_u - z}(u, t) with the parameters fixed, for a model whose
+  predictions read its training rows (`Recommender.attach_weights`, e.g. RCF's attention over
+  the user's items): removing z also removes its item from what f reads. ACCENT's RCF code
+  adds this direct effect to FIA's parameter change (it scores the changed user embedding
+  with the item ignored); the Hessian and gradients stay those of the full history here."""
+  fn = _history_effect_fn(model, int(num_rows))
+  return np.stack([np.asarray(fn(params, jnp.int32(u), jnp.asarray(items, jnp.int32),
+                                 jnp.asarray(rows, jnp.int32)))
+                   for u, items, rows in zip(users, top_items, history_rows)])
 
 
 def _check_inputs(scores: np.ndarray, influence: np.ndarray, valid: np.ndarray) -> None:

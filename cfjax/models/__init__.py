@@ -14,6 +14,7 @@ from cfjax.models.lightgcn import make_lightgcn
 from cfjax.models.mf import make_mf
 from cfjax.models.multvae import MultVAE, fold_in_recommender, make_multvae, train_multvae
 from cfjax.models.ncf import make_ncf
+from cfjax.models.rcf import build_tables, make_rcf
 
 
 def _mf(data, **hparams) -> Recommender:
@@ -23,6 +24,15 @@ def _mf(data, **hparams) -> Recommender:
 
 def _ncf(data, **hparams) -> Recommender:
   return make_ncf(data.num_users, data.num_items, **hparams)
+
+
+def _rcf(data, **hparams) -> Recommender:
+  if not getattr(data, "attributes", None):
+    raise ValueError("rcf needs item side data (genres, directors, actors, relations); load "
+                     "the data with load('accent-rcf')")
+  tables = build_tables(data.user, data.item, data.num_users, data.num_items, data.attributes,
+                        data.num_values, data.relations)
+  return make_rcf(tables, data.num_users, data.num_items, **hparams)
 
 
 def _lightgcn(data, **hparams) -> Recommender:
@@ -39,6 +49,7 @@ _FACTORIES: dict[str, Callable[..., Recommender]] = {"mf": _mf, "ncf": _ncf}
 _FACTORIES["bpr"] = lambda data, **hparams: make_bpr(data.num_users, data.num_items, **hparams)
 _FACTORIES["lightgcn"] = _lightgcn
 _FACTORIES["ease"] = _ease
+_FACTORIES["rcf"] = _rcf
 
 
 def available_models() -> tuple[str, ...]:

@@ -18,6 +18,10 @@ switching on the model's name:
   history_item_score(params, hist[N], values[N], item) -> scalar
                                          the same for one item, reading only the history
                                          (LCER's fast path; optional even for amortised models)
+  attention_weights(params, user, item, rows[R]) -> [R]
+                                         an attention model's weight of each of the user's
+                                         training rows in f(user, item) (ACCENT's attention
+                                         baselines; RCF)
 
 A missing hook gives a one-line `MissingHookError` naming the hook and what to pass.
 
@@ -28,6 +32,12 @@ negatives sets `samples_negatives=True` and its `row_losses` takes `key=`: the k
 step, drawn from the order key and the step index only, so every model of a batch (every
 deletion) draws the same negatives and the deletion stays the only difference. Deleting a
 row still sets its one weight to 0.
+
+**Predictions that read the training rows.** A model whose score of (u, i) reads u's training
+history (RCF's attention over u's items) sets `attach_weights(params, weights[N]) -> params`:
+training calls it once with the row weights before the first step, so a model retrained
+without rows also predicts without them (the history lives in a params leaf that gets no
+gradient and that the optimizer leaves alone).
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ import optax
 from cfjax.types import Array, Params, PRNGKey
 
 HOOKS = ("item_embeddings", "user_embeddings", "related_rows", "score_rows",
-         "history_item_score")
+         "history_item_score", "attention_weights")
 _HOOK_HELP = {
     "row_losses": "row_losses=lambda params, users, items, ratings: per-row losses [B]",
     "item_embeddings": "item_embeddings=lambda params: an [I, D] array",
@@ -52,6 +62,10 @@ _HOOK_HELP = {
     "score_rows": "score_rows=lambda params, x: scores [B, I] of input rows x [B, I]",
     "history_item_score": ("history_item_score=lambda params, hist, values, item: the score "
                            "of `item` for the input row with x[hist] = values"),
+    "attention_weights": ("attention_weights=lambda params, user, item, rows: the attention "
+                          "weight [R] of each of the user's training rows for f(user, item)"),
+    "attach_weights": ("attach_weights=lambda params, weights: params whose predictions read only "
+                     "the rows of weight > 0"),
 }
 
 
@@ -81,10 +95,11 @@ class Recommender:
       (`TrainData.extra`), e.g. ("negative",) for (user, positive, negative) triples.
     samples_negatives: whether `row_losses` takes `key=` (a PRNG key per step, the same for
       every model of a batch) to sample what it needs, e.g. BPR's negatives.
-    item_embeddings, user_embeddings, related_rows, score_rows, history_item_score: the
-      optional hooks of the module docstring (None: not provided).
+    item_embeddings, user_embeddings, related_rows, score_rows, history_item_score,
+      attention_weights: the optional hooks of the module docstring (None: not provided).
     attach_weights: (params, weights float32[N]) -> params, for a model whose forward pass
-      reads the weights of ALL its training rows (a graph model's edges, EASE's Gram matrix):
+      reads the weights of ALL its training rows (a graph model's edges, EASE's Gram matrix,
+      RCF's attended history):
       `fit` puts the row weights into the params (an untrained leaf) before training, so
       `scores` and `row_losses` of a counterfactual see its deletion. The model is built for
       its training rows (make_model(name, train)); N must be theirs.
@@ -113,6 +128,7 @@ class Recommender:
   related_rows: Callable[[Array, Array], tuple] | None = None
   score_rows: Callable[[Params, Array], Array] | None = None
   history_item_score: Callable[..., Array] | None = None
+  attention_weights: Callable[..., Array] | None = None
   row_columns: tuple[str, ...] = ()
   samples_negatives: bool = False
   attach_weights: Callable[[Params, Array], Params] | None = None

@@ -38,11 +38,12 @@ from cfjax.papers import published
 from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
 from cfjax.train import Convergence, TrainSpec, steps_per_epoch
-from cfjax.util import timed, to_json
+from cfjax.util import atomic_write_text, timed, to_json, write_json
 
 KS = (5, 10, 20)
 PAPER_STEPS = published.ACCENT_STEPS  # ACCENT's training and retraining length
-MODEL = "ncf"  # Table 1's NCF half; its RCF half is not implemented yet (tracked separately)
+MODEL = "ncf"  # this module's half of Table 1; the RCF half is cfjax.papers.accent_rcf
+MODELS = ("ncf", "rcf", "all")  # --model: one half, or both into <workdir>/ncf and /rcf
 
 logger = logging.getLogger(__name__)
 
@@ -51,18 +52,15 @@ Verify = Callable[[list[Explanation]], list[VerifiedRecord]]
 
 
 def check_model(name: str) -> None:
-  """A one-line error unless `name` is the model this pipeline implements (NCF)."""
-  if name == "rcf":
-    raise ValueError("--model=rcf: RCF is not implemented yet (tracked separately); pass "
-                     "--model=ncf")
-  if name != MODEL:
-    raise ValueError(f"--model={name} is not in ACCENT's Table 1 (NCF and RCF); pass "
-                     "--model=ncf")
+  """A one-line error unless `name` is a half of Table 1 ("ncf", "rcf") or "all"."""
+  if name not in MODELS:
+    raise ValueError(f"--model={name} is not in ACCENT's Table 1; pass --model=ncf, "
+                     "--model=rcf or --model=all")
 
 
-def check_settings(config) -> None:
+def check_settings(config, model: str | None = None) -> None:
   """One-line errors for impossible settings, before any data is loaded."""
-  check_model(config.model)
+  check_model(model or config.model)
   positive = {"train_steps": config.train_steps, "verify_steps": config.verify_steps,
               "verify_seeds": config.verify_seeds, "batch_size": config.batch_size}
   if config.users is not None:
@@ -189,8 +187,20 @@ def work_settings(record: dict) -> dict:
   return work
 
 
-@holds_workdir
 def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
+  """ACCENT's Table 1 for config.model: "ncf" (`run_ncf`), "rcf" (`cfjax.papers.accent_rcf`)
+  or "all" (`run_all`); returns table.json."""
+  check_model(config.model)
+  if config.model == "ncf":
+    return run_ncf(config, workdir, progress=progress)
+  from cfjax.papers import accent_rcf  # it builds on this module
+  if config.model == "rcf":
+    return accent_rcf.run(config, workdir, progress=progress)
+  return run_all(config, workdir, progress=progress)
+
+
+@holds_workdir
+def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   """Runs (or resumes, or finds finished) ACCENT's Table 1 into `workdir`; returns table.json.
 
   Args:
@@ -254,3 +264,22 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   results.write(config=record, records=verified, rows=verified_rows(verified), table=table,
                 markdown=markdown)
   return json.loads(to_json(table))  # as table.json holds it (k keys are strings there)
+
+
+@holds_workdir
+def run_all(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
+  """Both halves of Table 1 into <workdir>/ncf and <workdir>/rcf, each resumable on its own,
+  with both tables in <workdir>/table.md and table.json ({"ncf": ..., "rcf": ...})."""
+  from cfjax.papers import accent_rcf
+  check_settings(config, model=MODEL)
+  accent_rcf.check_settings(config)
+  tables, parts = {}, []
+  for name, pipeline in (("ncf", run_ncf), ("rcf", accent_rcf.run)):
+    half = config.copy_and_resolve_references()
+    half.model = name
+    tables[name] = pipeline(half, pathlib.Path(workdir) / name, progress=progress)
+    text = (pathlib.Path(workdir) / name / "table.md").read_text(encoding="utf-8")
+    parts.append(f"## {name.upper()}\n\n{text}")
+  write_json(pathlib.Path(workdir) / "table.json", tables)
+  atomic_write_text(pathlib.Path(workdir) / "table.md", "\n".join(parts))
+  return tables

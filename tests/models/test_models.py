@@ -121,7 +121,7 @@ def test_recommender_fields_are_checked(kwargs, message):
 
 def test_make_model_errors_name_the_choices():
   data = make_synthetic(num_users=5, num_items=6, seed=0)
-  with pytest.raises(ValueError, match="unknown model 'svd'; choose one of bpr, ease, lightgcn, mf, ncf"):
+  with pytest.raises(ValueError, match="unknown model 'svd'; choose one of bpr, ease, lightgcn, mf, ncf, rcf"):
     make_model("svd", data)
   with pytest.raises(ValueError, match="model 'mf': .*'width'"):
     make_model("mf", data, width=3)

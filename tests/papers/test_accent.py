@@ -222,9 +222,8 @@ def test_pipeline_with_the_real_explainers(finished, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ refusals and the config
 @pytest.mark.parametrize("model, message", [
-    ("rcf", r"^--model=rcf: RCF is not implemented yet \(tracked separately\); pass "
-            r"--model=ncf$"),
-    ("mf", r"^--model=mf is not in ACCENT's Table 1 \(NCF and RCF\); pass --model=ncf$")])
+    ("mf", r"^--model=mf is not in ACCENT's Table 1; pass --model=ncf, --model=rcf or "
+           r"--model=all$")])
 def test_other_models_are_refused_in_one_line_before_loading_data(tmp_path, model, message):
   config = tiny_config(tmp_path, model=model, dataset="no-such-dataset")
   with pytest.raises(ValueError, match=message):
@@ -242,14 +241,24 @@ def test_impossible_settings_are_one_line_errors(tmp_path, field, value, message
     accent.run(tiny_config(tmp_path, **{field: value}), tmp_path / "out")
 
 
-def test_runner_refuses_rcf_in_one_line(tmp_path):
+def test_runner_refuses_impossible_rcf_settings_in_one_line(tmp_path):
   done = subprocess.run([sys.executable, "-m", "experiments.accent_table1", "--model=rcf",
+                         "--config.rcf_verify_protocol=later",
                          f"--output_dir={tmp_path / 'out'}"], cwd=REPO, capture_output=True,
                         text=True, timeout=120)
   assert done.returncode == 1 and done.stdout == ""
   assert done.stderr.strip().splitlines() == [
-      "accent_table1: error: --model=rcf: RCF is not implemented yet (tracked separately); "
-      "pass --model=ncf (--verbose for a traceback)"]
+      "accent_table1: error: rcf_verify_protocol='later'; pass 'scratch' (ACCENT) or 'warm' "
+      "(--verbose for a traceback)"]
+
+
+def test_rcf_presets():
+  smoke, default, paper = (accent_config.get_config(p) for p in ("smoke", "default", "paper"))
+  assert paper.rcf_users is None and paper.rcf_verify_protocol == "scratch"
+  assert (paper.rcf_train_epochs, paper.rcf_verify_epochs, paper.rcf_batch_size) == (50, 50, 512)
+  assert tuple(paper.rcf_verify_seeds) == (2512, 3512, 4091, 4214, 9846)
+  assert tuple(default.rcf_verify_seeds) == (2512, 3512, 4091, 4214, 9846)
+  assert smoke.rcf_users < default.rcf_users
 
 
 def test_presets():
@@ -286,3 +295,52 @@ def test_smoke_preset_on_accent_ml100k(tmp_path):
   assert record["data"]["name"] == "accent-ml100k" and record["data"]["users"] == 452
   assert table["users"] == 6 and {r["k"] for r in table["rows"]} == {5, 10, 20}
   assert record["metrics"]["verified_records"] == 58  # as before the redesign
+
+
+@pytest.mark.slow  # RCF's compiles take minutes on 2 shared cores
+def test_rcf_half_end_to_end_on_tiny_data(tmp_path, monkeypatch):
+  """--model=rcf on tiny synthetic RCF data with a fake explainer: the five methods' rows
+  beside the paper's RCF numbers, with placebos, noise floors and the tests."""
+  from cfjax.data.rcf import synthetic_rcf
+  from cfjax.papers import accent_rcf
+  from cfjax.papers.published import ACCENT_TABLE1_RCF
+  monkeypatch.setattr(accent_rcf, "load_data",
+                      lambda config: synthetic_rcf(num_users=4, num_items=10, per_user=5))
+  monkeypatch.setattr(accent_rcf, "explain_k", lambda ctx, targets, k: fake_explain_k(
+      ctx, targets, k, methods=accent_rcf.METHODS))
+  monkeypatch.setattr(accent_rcf, "KS", (3,))
+  config = tiny_config(tmp_path, model="rcf", rcf_users=2, rcf_train_epochs=1,
+                       rcf_batch_size=4, rcf_verify_protocol="scratch", rcf_verify_steps=2,
+                       rcf_verify_seeds=(2512, 3512))
+  table = accent.run(config, tmp_path / "out")
+  methods = {r["method"] for r in table["rows"]}
+  assert set(accent_rcf.METHODS) <= methods
+  assert {"placebo_attention", "noise_accent"} <= methods
+  row = next(r for r in table["rows"] if r["method"] == "attention" and r["metric"] == "cf_size")
+  assert row["paper"] is None  # k=3 is not in the paper; k=5 would be:
+  assert ACCENT_TABLE1_RCF[("attention", 5)] == (76.99, 3.55)
+  assert any(t["a"] == "accent" and t["b"] == "pure_attention" for t in table["comparisons"]["3"])
+  written = json.loads((tmp_path / "out" / "config.json").read_text())
+  assert written["verify_seeds"] == [2512, 3512] and written["model_hparams"]["init_seed"] == 2016
+
+
+def test_all_runs_both_halves_into_subdirectories(tmp_path, monkeypatch):
+  from cfjax.papers import accent_rcf
+  calls = []
+
+  def fake(name):
+    def run(config, workdir, progress=True):
+      calls.append((name, config.model, pathlib.Path(workdir).name))
+      pathlib.Path(workdir).mkdir(parents=True)
+      (pathlib.Path(workdir) / "table.md").write_text(f"{name} table\n")
+      return {"rows": [name]}
+    return run
+
+  monkeypatch.setattr(accent, "run_ncf", fake("ncf"))
+  monkeypatch.setattr(accent_rcf, "run", fake("rcf"))
+  tables = accent.run(tiny_config(tmp_path, model="all"), tmp_path / "out")
+  assert calls == [("ncf", "ncf", "ncf"), ("rcf", "rcf", "rcf")]
+  assert tables == {"ncf": {"rows": ["ncf"]}, "rcf": {"rows": ["rcf"]}}
+  text = (tmp_path / "out" / "table.md").read_text()
+  assert "## NCF" in text and "ncf table" in text and "## RCF" in text and "rcf table" in text
+  assert json.loads((tmp_path / "out" / "table.json").read_text())["rcf"] == {"rows": ["rcf"]}
