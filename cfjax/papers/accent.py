@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from cfjax import data as cfdata
 from cfjax.data.interactions import Interactions
@@ -116,8 +117,11 @@ def explain_k(ctx: ExplainContext, targets: Targets, k: int,
   Returns:
     [len(methods) * B] records, method by method, each with extra["k"] = k.
   """
-  return [cf_table.with_k(record, k) for method in methods
-          for record in run_explainer(get_explainer(method, k=k), ctx, targets)]
+  records = []
+  for method in tqdm(methods, desc=f"explaining (k={k})", unit="method", leave=False):
+    records += [cf_table.with_k(record, k)
+                for record in run_explainer(get_explainer(method, k=k), ctx, targets)]
+  return records
 
 
 def run_ks(ks: Sequence[int], *, explain: Explain, verify_records: Verify, train: Interactions,
