@@ -43,6 +43,10 @@ CONTROLS = ("random", "none")
 # Methods that first simulate hundreds of retrains (Yao et al.'s Algorithm 2) to fit a
 # surrogate: minutes, not seconds; run them by naming them or with methods=("all",).
 SIMULATING = tuple(SURROGATES) + ("verified",)
+# Not run by default either: methods that retrain many candidate sets per target (certified,
+# exhaustive: minutes, and exhaustive refuses long histories) or differentiate through the
+# whole training run (metagrad: meaningful only for a schedule that ends at a fixed point).
+EXPENSIVE = ("certified", "exhaustive", "metagrad", "metagrad_adaptive")
 # How each model is trained unless told otherwise: the benchmark's CPU settings.
 TRAINING = {"mf": {"steps": 300, "batch_size": None, "hparams": {}},
             "ncf": {"steps": 600, "batch_size": 1246,
@@ -61,7 +65,8 @@ class Request:
     users: raw user ids (as in the data's own files) to explain; empty: `num_users` random.
     num_users: how many random users when `users` is empty.
     methods: explainer names; empty: every registered one that fits the model except the
-      simulating ones (`SIMULATING`); ("all",): every one that fits.
+      simulating and expensive ones (`SIMULATING`, `EXPENSIVE`); ("all",): every one that
+      fits.
     k: the list length the item must leave (validity@K).
     size: the explanation size e of the methods that take one.
     verify: retrain to check each explanation.
@@ -134,7 +139,7 @@ def resolve_methods(request: Request, model) -> list[str]:
   if request.methods == ("all",):
     return fitting
   if not request.methods:
-    return [name for name in fitting if name not in SIMULATING]
+    return [name for name in fitting if name not in SIMULATING + EXPENSIVE]
   unknown = [name for name in request.methods if name not in fitting]
   if unknown:
     raise ValueError(f"method {unknown[0]!r} is unknown or does not fit model {model.name!r}; "
