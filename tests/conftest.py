@@ -46,3 +46,18 @@ def needs_data(folder: str, *files: str):
   present = bool(root) and all((pathlib.Path(root) / folder / f).is_file() for f in files)
   reason = f"needs {folder}/{', '.join(files)} under CFJAX_DATA_DIR"
   return [pytest.mark.realdata, pytest.mark.skipif(not present, reason=reason)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+  """Drops JAX's compiled programs after each test module. One pytest process compiles
+  thousands of programs; keeping them all made XLA's compiler crash (a segfault in
+  backend_compile) near the end of a full run. Fixtures are shared within a module, so
+  clearing between modules costs few recompiles."""
+  yield
+  import gc
+
+  import jax
+
+  jax.clear_caches()
+  gc.collect()
