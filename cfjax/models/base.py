@@ -171,6 +171,22 @@ def retrainable(model: Recommender) -> bool:
   return model.has("row_losses") or model.closed_form is not None
 
 
+def row_weights_leaf(name: str, num_rows: int, leaf: str,
+                     transform: Callable[[Array], Array] = lambda weights: weights
+                     ) -> Callable[[Params, Array], Params]:
+  """An `attach_weights` hook that stores transform(weights [N]) as params[leaf], after
+  checking N is the number of rows the model was built for (a one-line error otherwise)."""
+
+  def attach_weights(params, weights):
+    if weights.shape != (num_rows,):
+      raise ValueError(f"{name} was built for {num_rows} training rows but trains on "
+                       f"{weights.shape[0]}; build it for the same data (make_model("
+                       f"'{name}', train))")
+    return {**params, leaf: transform(jnp.asarray(weights, jnp.float32))}
+
+  return attach_weights
+
+
 def zero_penalty(params: Params) -> Array:
   """No parameter regulariser."""
   del params

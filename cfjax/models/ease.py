@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cfjax.models.base import Recommender
+from cfjax.models.base import Recommender, row_weights_leaf
 from cfjax.types import Array, Params
 
 
@@ -133,12 +133,7 @@ def make_ease(num_users: int, num_items: int, users, items, ratings=None, *,
     return {"B": jnp.zeros((num_items, num_items), jnp.float32),
             "weights": jnp.ones((num_rows,), jnp.float32)}
 
-  def attach_weights(params, weights):
-    if weights.shape != (num_rows,):
-      raise ValueError(f"ease was built for {num_rows} training rows but trains on "
-                       f"{weights.shape[0]}; build it for the same data (make_model('ease', "
-                       "train))")
-    return {**params, "weights": jnp.asarray(weights, jnp.float32)}
+  attach_weights = row_weights_leaf("ease", num_rows, "weights")
 
   def closed_form(params):
     return {"B": ease_weights(matrix(params["weights"]), float(l2))[0],

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cfjax.models.base import Recommender, adam_with_schedule
+from cfjax.models.base import Recommender, adam_with_schedule, row_weights_leaf
 from cfjax.models.bpr import uniform_negatives
 from cfjax.types import Array, Params
 
@@ -137,12 +137,7 @@ def make_lightgcn(num_users: int, num_items: int, users, items, *, dim: int = 64
     norms = jnp.sum(ego_u * ego_u, -1) + jnp.sum(ego_i * ego_i, -1) + jnp.sum(ego_j * ego_j, -1)
     return -jax.nn.log_sigmoid(margin) + l2 * norms
 
-  def attach_weights(params, weights):
-    if weights.shape != (num_rows,):
-      raise ValueError(f"lightgcn was built for {num_rows} training rows but trains on "
-                       f"{weights.shape[0]}; build it for the same data (make_model('lightgcn', "
-                       "train))")
-    return {**params, "edge_weight": jnp.asarray(weights, jnp.float32)}
+  attach_weights = row_weights_leaf("lightgcn", num_rows, "edge_weight")
 
   return Recommender(
       name="lightgcn", num_users=num_users, num_items=num_items, init=init, predict=predict,
