@@ -69,9 +69,21 @@ def check_settings(config, model: str | None = None) -> None:
   for name, value in positive.items():
     if int(value) < 1:
       raise ValueError(f"{name}={value} must be >= 1")
+  table_ks(config)
   if int(config.verify_batch_size) < 0:
     raise ValueError(f"verify_batch_size={config.verify_batch_size} must be >= 0 (0: full "
                      "batch)")
+
+
+def table_ks(config) -> tuple[int, ...]:
+  """The candidate set sizes k of the table: config.ks (default ACCENT's 5, 10, 20); each
+  k >= 2, since the replacement is one of the top-2..top-k."""
+  ks = tuple(int(k) for k in (config.get("ks") or KS))
+  for k in ks:
+    if k < 2:
+      raise ValueError(f"ks entry {k} must be >= 2 (the replacement is one of top-2..top-k); "
+                       "pass e.g. --config.ks=5,10,20")
+  return ks
 
 
 def verify_chunk_size(chunk_size: int | None) -> int:
@@ -219,6 +231,7 @@ def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dic
     metric) beside the paper's, and the tests per k.
   """
   check_settings(config)
+  ks = table_ks(config)
   results = ResultsDir(workdir)
   with timed() as total:
     dataset = cfdata.canonical_name(config.dataset)
@@ -232,7 +245,7 @@ def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dic
     chunk_size = verify_chunk_size(config.chunk_size)
     spec = TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
                      seed=int(config.seed))
-    record = run_config(config, train, model_hparams=model.hparams, ks=list(KS),
+    record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
                         original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
                                        "seed": spec.seed},
                         protocol="warm" if until is None else "warm-converged",
@@ -254,11 +267,11 @@ def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dic
         steps=int(config.verify_steps), batch_size=verify_batch, ks=(1,), chunk_size=chunk_size,
         progress=progress, until=until)
     verified_by_k, work_timings = run_ks(
-        KS, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
+        ks, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
         train=train, work_dir=work, seed=int(config.seed))
     table = cf_table.table(verified_by_k, users, published.ACCENT_TABLE1_NCF)
     markdown = cf_table.markdown(table)
-  verified = [v for k in KS for v in verified_by_k[k]]
+  verified = [v for k in ks for v in verified_by_k[k]]
   record["metrics"] = {"users": len(users), "verified_records": len(verified),
                        "verified_this_run": work_timings.pop("verified_records", 0),
                        "original_model": training["cache"],

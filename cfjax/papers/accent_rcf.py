@@ -26,7 +26,7 @@ from cfjax.evaluate import ResultsDir, cf_table, verified_rows, verify
 from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.papers import published
-from cfjax.papers.accent import KS, explained_users, run_ks, work_settings
+from cfjax.papers.accent import explained_users, run_ks, table_ks, work_settings
 from cfjax.papers.common import holds_workdir, run_config, trained_original
 from cfjax.train import TrainSpec, steps_per_epoch
 from cfjax.util import timed, to_json
@@ -84,6 +84,7 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     progress: show the verification engine's progress bar.
   """
   check_settings(config)
+  ks = table_ks(config)
   results = ResultsDir(workdir)
   with timed() as total:
     train = load_data(config)
@@ -97,7 +98,7 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     seeds = tuple(int(s) for s in config.rcf_verify_seeds)
     chunk_size = int(config.chunk_size or 1)
     spec = TrainSpec(steps=train_steps, batch_size=batch, seed=seeds[0])
-    record = run_config(config, train, model_hparams=model.hparams, ks=list(KS),
+    record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
                         model="rcf", methods=list(METHODS),
                         original_spec={"steps": spec.steps, "batch_size": batch,
                                        "seed": spec.seed},
@@ -123,11 +124,11 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
         steps=verify_steps, batch_size=batch, ks=(1,), chunk_size=chunk_size,
         progress=progress)
     verified_by_k, work_timings = run_ks(
-        KS, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
+        ks, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
         train=train, work_dir=work, seed=int(config.seed))
     table = cf_table.table(verified_by_k, users, published.ACCENT_TABLE1_RCF, methods=METHODS)
     markdown = cf_table.markdown(table)
-  verified = [v for k in KS for v in verified_by_k[k]]
+  verified = [v for k in ks for v in verified_by_k[k]]
   record["metrics"] = {"users": len(users), "verified_records": len(verified),
                        "verified_this_run": work_timings.pop("verified_records", 0),
                        "original_model": training["cache"],

@@ -50,7 +50,7 @@ from cfjax.papers import lcer as lcer_pipeline
 from cfjax.evaluate.results import provenance
 from cfjax.papers.common import data_info, engine_chunk_size, holds_workdir, trained_original
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
-from cfjax.train import TrainSpec
+from cfjax.train import Convergence, TrainSpec
 
 logger = logging.getLogger(__name__)
 CONTROLS = ("none", "random")  # rows of their own, not methods to rank
@@ -72,13 +72,27 @@ def check_config(config) -> None:
     util.check_int(budget, "budgets entry", minimum=1)
   for k in config.ks:
     util.check_int(k, "ks entry", minimum=1)
-  if not config.protocols:
-    raise ValueError("pass at least one verification protocol (config.protocols)")
+  if not any(p.get("enabled", True) for p in config.protocols.values()):
+    raise ValueError("pass at least one enabled verification protocol (config.protocols)")
   for name, protocol in config.protocols.items():
+    if not protocol.get("enabled", True):
+      continue
     if protocol.kind not in ("scratch", "warm"):
       raise ValueError(f"protocol {name}: kind={protocol.kind!r} must be 'scratch' or 'warm'")
     if not protocol.seed_offsets:
       raise ValueError(f"protocol {name}: pass at least one seed offset")
+    if protocol.get("tol") is not None:
+      Convergence(tol=float(protocol.tol), max_steps=int(protocol.steps or 1))  # its checks
+      if not protocol.steps:
+        raise ValueError(f"protocol {name}: a converged protocol (tol=) needs steps= as its "
+                         "step budget (max_steps)")
+      if list(protocol.seed_offsets) != [0]:
+        raise ValueError(f"protocol {name}: converged retraining is full batch and has no "
+                         "randomness; pass seed_offsets=(0,)")
+  for name in config.models:
+    if name not in AMORTISED and not protocols_for(config, name):
+      raise ValueError(f"no verification protocol applies to model {name!r} (their models= "
+                       "lists leave it out); add it to one")
   if config.lds.users:
     util.check_int(config.lds.subsets, "lds.subsets", minimum=3)
     util.check_number(config.lds.fraction, "lds.fraction", minimum=0.01, maximum=0.99)
@@ -165,20 +179,23 @@ def prepare_retrained(config, dataset: str, name: str, data: Interactions,
   users = cfdata.sample_users(train, int(config.users), min_history=min_history,
                               seed=(int(config.seed), 0xBE7C))
   targets = top1_targets(ctx, users)
+  protocols = protocols_for(config, name)
   verifiers = {}
-  for protocol_name, protocol in config.protocols.items():
+  for protocol_name, protocol in protocols.items():
     steps = int(protocol.steps or spec.steps)
-    verifiers[protocol_name] = _retrain_verifier(ctx, protocol.kind, steps,
-                                                 [spec.seed + int(o) for o in
-                                                  protocol.seed_offsets],
-                                                 chunk_size, list(config.ks))
+    verifiers[protocol_name] = _retrain_verifier(
+        ctx, protocol.kind, steps, [spec.seed + int(o) for o in protocol.seed_offsets],
+        chunk_size, list(config.ks), until=until_of(protocol))
   facts = {"model_hparams": model.hparams, "spec": dataclasses.asdict(spec),
            "chunk_size": chunk_size, "test_rmse": rmse(model, original.params, test),
            "constant_rmse": constant_rmse(train, test), "original": training,
            "protocols": {n: {"kind": p.kind, "steps": int(p.steps or spec.steps),
                              "seeds": [spec.seed + int(o) for o in p.seed_offsets],
-                             "paired": list(p.seed_offsets) == [0]}
-                         for n, p in config.protocols.items()}}
+                             "paired": list(p.seed_offsets) == [0],
+                             **({} if until_of(p) is None else
+                                {"until": dataclasses.asdict(until_of(p)),
+                                 "batch_size": None})}
+                         for n, p in protocols.items()}}
   if any(m in sg.SPECS or m == "verified" for m in methods_for(config, model)):
     sim = config.simulation
     ctx = dataclasses.replace(ctx, simulation=sg.simulate_for(
@@ -188,11 +205,28 @@ def prepare_retrained(config, dataset: str, name: str, data: Interactions,
   return Cell(dataset, name, ctx, targets, verifiers, facts)
 
 
-def _retrain_verifier(ctx, kind, steps, seeds, chunk_size, ks):
+def protocols_for(config, name: str) -> dict:
+  """The verification protocols of model `name`: config.protocols without the disabled ones
+  (`enabled=False`: converged retraining is priced for an accelerator) and those whose
+  `models` list (if any) leaves it out."""
+  return {n: p for n, p in config.protocols.items()
+          if p.get("enabled", True) and (not p.get("models") or name in p.models)}
+
+
+def until_of(protocol) -> Convergence | None:
+  """A protocol with `tol` retrains to convergence: L-BFGS on the full batch until the
+  gradient norm falls below tol, at most `steps` steps (`cfjax.train.Convergence`)."""
+  if protocol.get("tol") is None:
+    return None
+  return Convergence(tol=float(protocol.tol), max_steps=int(protocol.steps))
+
+
+def _retrain_verifier(ctx, kind, steps, seeds, chunk_size, ks, until=None):
   def run(records):
     return verify(records, model=ctx.model, train=ctx.train, original=ctx.original,
-                  protocol=kind, seeds=seeds, steps=steps, batch_size=ctx.spec.batch_size,
-                  ks=ks, chunk_size=chunk_size, progress=True)
+                  protocol=kind, seeds=seeds, steps=steps,
+                  batch_size=ctx.spec.batch_size if until is None else None,
+                  ks=ks, chunk_size=chunk_size, progress=True, until=until)
   return run
 
 
@@ -294,6 +328,22 @@ def lds_rows(config, cell: Cell, work: pathlib.Path) -> list[dict]:
   return rows
 
 
+def convergence_summary(verified: list[VerifiedRecord], how: dict) -> dict | None:
+  """For a converged protocol: how many retrained models (explanations and controls) reached
+  the tolerance, and the median and largest step counts; None for a fixed-step protocol."""
+  if "until" not in how:
+    return None
+  norms = [pair for v in verified if v.convergence
+           for pair in ((v.convergence["grad_norm"], v.convergence["steps"]),
+                        (v.convergence["control_grad_norm"], v.convergence["control_steps"]))]
+  if not norms:
+    return None
+  grad_norm, steps = (np.asarray(x, float) for x in zip(*norms))
+  return {"models": len(norms), "reached": int((grad_norm < how["until"]["tol"]).sum()),
+          "median_steps": float(np.median(steps)), "max_steps_taken": int(steps.max()),
+          "max_grad_norm": float(grad_norm.max())}
+
+
 def _fields(name: str) -> set[str]:
   return {f.name for f in dataclasses.fields(type(get_explainer(name)))}
 
@@ -334,6 +384,9 @@ def run_cell(config, dataset: str, name: str, data: Interactions,
       if verified[protocol] is None:
         verified[protocol] = verifier(to_verify)
         save_records(path, verified[protocol])
+      reached = convergence_summary(verified[protocol], cell.facts["protocols"][protocol])
+      if reached:
+        cell.facts["protocols"][protocol]["reached"] = reached
       rows += lb.leaderboard_rows(verified[protocol], cell.targets.users, list(config.ks),
                                   dataset=dataset, model=name, protocol=protocol)
     lds_by_method = {r["method"]: r for r in lds_rows(config, cell, work)}
@@ -376,6 +429,20 @@ def _p(value) -> str:
   return "-" if value is None else f"{value:.3f}"
 
 
+def _length(how: dict) -> str:
+  """How long the protocol retrains: its steps, or its convergence rule and what it reached."""
+  if "until" not in how:
+    return f"{how['steps']} steps" if how.get("steps") else "no retraining"
+  until, reached = how["until"], how.get("reached")
+  text = (f"to convergence: full-batch {until['method'].upper()} until ||grad|| < "
+          f"{until['tol']:g}, at most {until['max_steps']} steps")
+  if reached:
+    text += (f"; {reached['reached']} of {reached['models']} models converged, median "
+             f"{reached['median_steps']:.0f} steps, largest final ||grad|| "
+             f"{reached['max_grad_norm']:.2g}")
+  return text
+
+
 def cell_markdown(config, table: dict, dataset: str, name: str) -> str:
   """The cell's leaderboard: per protocol and K, methods ranked by net validity."""
   facts = table["facts"]
@@ -393,8 +460,7 @@ def cell_markdown(config, table: dict, dataset: str, name: str) -> str:
       if not rows:
         continue
       lines.append(f"\n### {protocol} ({how['kind']}, seeds {how['seeds'] or '-'}, "
-                   f"{'paired' if how['paired'] else 'NOT paired'}"
-                   f"{', ' + str(how['steps']) + ' steps' if how.get('steps') else ''}), "
+                   f"{'paired' if how['paired'] else 'NOT paired'}, {_length(how)}), "
                    f"K = {k}\n\n")
       body = [[("* " if lb.significant(r) else "") + r["method"], r["budget"],
                None if r["mean_size"] is None else round(r["mean_size"], 2),

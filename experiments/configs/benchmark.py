@@ -48,6 +48,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # exhaustive is the gold standard of set size, not a method to rank: it refuses histories
   # with more than max_subsets subsets (benchmarks/minimality_bench.py runs it)
   config.exclude = ("exhaustive",)
+  if preset != "paper":
+    # minutes per target on 2 CPU cores: the certified search retrains its candidates to a
+    # bound, the metagradients differentiate through every training step (their own
+    # benchmarks: benchmarks.minimality_bench, benchmarks.metagrad_bench; and the
+    # metagradient needs a decaying schedule, which MF's constant-lr Yao settings are not)
+    config.exclude = ("exhaustive", "certified", "metagrad", "metagrad_adaptive")
   # options per method ("surrogate": every surrogate); e is set from budgets
   config.method_options = ml_collections.ConfigDict({
       "surrogate": {"max_candidates": 20_000},
@@ -66,6 +72,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       # retrain under another seed: the cross-seed robustness column (one seed: vmapping
       # seeds of a full-batch model is ~4x slower per model on CPU, docs/engine.md)
       "scratch_cross": {"kind": "scratch", "seed_offsets": (1,), "steps": None},
+      # continue the trained original with full-batch L-BFGS until ||grad|| < tol (at most
+      # `steps` steps): the verdict of a fixed point, not of a step count. Full-batch MF only
+      # (a minibatch original is far from its full-batch optimum); ~500 L-BFGS steps, 7 s a
+      # model on 2 CPU cores (docs/engine.md), so off on CPU: turn it on with
+      # --config.protocols.warm_converged.enabled=true
+      "warm_converged": {"kind": "warm", "seed_offsets": (0,), "steps": 1000, "tol": 1e-5,
+                         "models": ("mf",), "enabled": False},
   })
   config.rank_by = "scratch_paired"
   config.simulation = ml_collections.ConfigDict(
@@ -100,6 +113,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.users = 200
     config.method_budgets = ml_collections.ConfigDict()
     config.protocols.scratch_cross.seed_offsets = (1, 2)
+    config.protocols.warm_converged.enabled = True
     config.simulation.update(users=200, subsets=200)
     config.lds.update(users=100, subsets=32)
     config.method_options.surrogate.max_candidates = 100_000

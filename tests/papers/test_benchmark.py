@@ -125,6 +125,38 @@ def test_the_pipeline_writes_a_leaderboard_and_resumes(tmp_path):
   assert (cell / "table.json").stat().st_mtime_ns == stamp  # the finished cell is reused
 
 
+def test_a_converged_protocol_says_what_its_models_reached(tmp_path):
+  """warm_converged (enabled) retrains every explanation and control with L-BFGS until the
+  gradient norm is below tol; the table states the rule and how many models reached it."""
+  config = tiny_config(methods=("knn",))
+  converged = get_config("smoke").protocols.warm_converged
+  converged.update(enabled=True, tol=1e-3, steps=300)
+  config.protocols = {"scratch_paired": config.protocols.scratch_paired,
+                      "warm_converged": converged}
+  table = benchmark.run(config, tmp_path)
+  how = table["cells"]["synthetic/mf"]["facts"]["protocols"]["warm_converged"]
+  assert how["until"] == {"tol": 1e-3, "max_steps": 300, "method": "lbfgs"}
+  reached = how["reached"]
+  assert reached["models"] >= 2 * 3 and reached["reached"] == reached["models"]
+  assert reached["max_grad_norm"] < 1e-3 and 0 < reached["max_steps_taken"] <= 300
+  text = (tmp_path / "synthetic-mf" / "table.md").read_text()
+  assert ("warm_converged (warm, seeds [0], paired, to convergence: full-batch LBFGS until "
+          "||grad|| < 0.001, at most 300 steps; " in text)
+  assert f"{reached['models']} of {reached['models']} models converged" in text
+
+
+def test_disabled_protocols_do_not_run_and_converged_ones_must_be_paired(tmp_path):
+  config = tiny_config()
+  assert "warm_converged" not in benchmark.protocols_for(get_config("default"), "mf")
+  assert "warm_converged" in benchmark.protocols_for(get_config("paper"), "mf")
+  assert "warm_converged" not in benchmark.protocols_for(get_config("paper"), "ncf")
+  converged = get_config("smoke").protocols.warm_converged
+  converged.update(enabled=True, seed_offsets=(1,))
+  config.protocols = {"warm_converged": converged}
+  with pytest.raises(ValueError, match=r"full batch and has no randomness"):
+    benchmark.run(config, tmp_path)
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(users=1), r"users=1 must be >= 2"),
     (dict(models=("svd",)), r"model 'svd' has no settings"),
