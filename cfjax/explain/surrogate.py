@@ -404,8 +404,12 @@ def split_users(users: Sequence[int], heldout_fraction: float, seed: int):
   return np.sort(order[held:]), np.sort(order[:held])
 
 
+SIMULATION_BLOCK = 96  # retrains per saved block of `simulate_for`'s store
+
+
 def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: float,
-                 seed: int, top_n: int = 20, store_dir: str | None = None) -> Simulated:
+                 seed: int, top_n: int = 20, store_dir: str | None = None,
+                 progress: bool = True) -> Simulated:
   """Simulates Algorithm 2 for a context that has none: `users` random users with at least
   max(2 * size, 5) training items, `subsets` deletions of `size` items each, retrained under
   `ctx.spec` (paired with the original's seed), split into fit and held-out users.
@@ -416,7 +420,9 @@ def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: 
     heldout_fraction: share of the simulated users held out from the fit.
     seed: seed of the user sample, the subsets and the split.
     top_n: N, the user's top items whose change is recorded.
-    store_dir: where the resumable store lives (default: a temporary directory).
+    store_dir: where the resumable store lives (default: a temporary directory); it is written
+      in blocks of at most SIMULATION_BLOCK retrains, so an interrupted run loses one block.
+    progress: show the engine's progress bar per block.
 
   Returns:
     The `Simulated` outcomes.
@@ -430,10 +436,10 @@ def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: 
   chosen = sample_users(ctx.train, users, min_history=max(2 * size, 5), seed=seed)
   config = SimulationConfig(subsets_per_user=subsets, deletion_size=size, top_n=top_n,
                             seed=seed, retrain_seed=spec.seed, steps=spec.steps,
-                            batch_size=spec.batch_size, block_size=max(1, users * subsets),
+                            batch_size=spec.batch_size, block_size=max(1, min(users * subsets, SIMULATION_BLOCK)),
                             chunk_size=1 if spec.batch_size is None else 64)
   with tempfile.TemporaryDirectory() as temporary:
     data = simulate(ctx.model, ctx.train, ctx.params, chosen, config, store_dir or temporary,
-                    progress=False)
+                    progress=progress)
   fit_users, heldout_users = split_users(chosen, heldout_fraction, seed)
   return Simulated(data, fit_users, heldout_users)
