@@ -11,6 +11,7 @@ from cfjax.evaluate import leaderboard as lb
 from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_mf
 from cfjax.papers import benchmark
+from cfjax.papers import lcer as lcer_pipeline
 from cfjax.papers.common import trained_original
 from cfjax.train import TrainSpec
 from experiments.configs.benchmark import get_config
@@ -155,6 +156,15 @@ def test_disabled_protocols_do_not_run_and_converged_ones_must_be_paired(tmp_pat
   config.protocols = {"warm_converged": converged}
   with pytest.raises(ValueError, match=r"full batch and has no randomness"):
     benchmark.run(config, tmp_path)
+
+
+@pytest.mark.parametrize("preset", ["smoke", "default", "paper"])
+def test_the_mult_vae_cell_settings_pass_the_lcer_pipelines_checks(preset):
+  """The default preset's Mult-VAE cell once stopped at the LCER pipeline's check (methods
+  empty) after an hour of MF and NCF cells: its settings are checked here, without data."""
+  for dataset in ("movielens-100k", "ml-1m"):
+    resolved = lcer_pipeline.resolve(benchmark.amortised_settings(get_config(preset), dataset))
+    assert resolved.num_users == get_config(preset).users
 
 
 @pytest.mark.parametrize("overrides, message", [
