@@ -70,6 +70,14 @@ class MultVAE:
   __eq__ = object.__eq__
 
 
+
+def l2_normalised(x: Array) -> Array:
+  """x / max(||x||_2, 1e-12) over the last axis, as torch's F.normalize (Liang et al.'s input
+  normalisation), with a gradient that stays finite at x = 0: an empty input row (LCER's mask
+  removing every item) gives the prior's scores and a zero gradient, not NaN. [..., I]."""
+  squared = jnp.sum(x * x, axis=-1, keepdims=True)
+  return x * jax.lax.rsqrt(jnp.maximum(squared, 1e-24))
+
 def anneal_weight(step, *, total_anneal_steps: int = 200_000, anneal_cap: float = 0.2):
   """KL weight beta after `step` updates: min(cap, step / total_anneal_steps) (Liang et al., 2.2.2).
 
@@ -133,7 +141,7 @@ def make_multvae(num_items: int, *, hidden: int = 600, latent: int = 200,
     return h @ p["w"] + p["b"]
 
   def hidden_state(params: Params, x: Array, key: PRNGKey | None, train: bool):
-    h = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    h = l2_normalised(x)
     if train and dropout_keep < 1.0:
       kd, key = jax.random.split(key)
       mask = jax.random.bernoulli(kd, dropout_keep, h.shape)
@@ -172,7 +180,7 @@ def make_multvae(num_items: int, *, hidden: int = 600, latent: int = 200,
     return jnp.sum(h * w, axis=-1) + params["p1"]["b"][items]
 
   def history_item_score(params: Params, hist: Array, values: Array, item: Array) -> Array:
-    h = values / jnp.maximum(jnp.linalg.norm(values), 1e-12)
+    h = l2_normalised(values)
     h = jnp.tanh(h @ jnp.take(params["q0"]["w"], hist, axis=0) + params["q0"]["b"])
     mu = dense(params["q1"], h)[:latent]
     h = jnp.tanh(dense(params["p0"], mu))

@@ -51,6 +51,20 @@ def test_scores_are_deterministic_and_item_scorers_agree(tiny_vae):
   assert np.isfinite(float(loss))
 
 
+def test_an_empty_input_has_finite_scores_and_gradients(tiny_vae):
+  """LCER's mask can remove every item of a history: the normalisation x / max(||x||, eps)
+  once gave NaN gradients there (0 * inf), and NaN masks after a few hundred steps."""
+  params = tiny_vae.init(jax.random.key(0))
+  hist = jnp.array([1, 3, 4, 9])
+  for values in (jnp.zeros(4), jnp.array([0.0, 0.0, 2.0, 0.0])):
+    score, grad = jax.value_and_grad(
+        lambda v: tiny_vae.history_item_score(params, hist, v, 7))(values)
+    assert np.isfinite(float(score)) and np.isfinite(np.asarray(grad)).all()
+  grad = jax.grad(lambda x: tiny_vae.score(params, x)[0, 7])(jnp.zeros((1, ITEMS)))
+  assert np.isfinite(np.asarray(grad)).all()
+  assert np.isfinite(np.asarray(tiny_vae.score(params, jnp.zeros((1, ITEMS))))).all()
+
+
 def test_fold_in_view_scores_its_rows(tiny_vae):
   """User u of the view is row u: its scores are MultVAE.score of the row; no row_losses."""
   params = tiny_vae.init(jax.random.key(0))
