@@ -82,10 +82,10 @@ def check_config(config) -> None:
     if not protocol.seed_offsets:
       raise ValueError(f"protocol {name}: pass at least one seed offset")
     if protocol.get("tol") is not None:
-      Convergence(tol=float(protocol.tol), max_steps=int(protocol.steps or 1))  # its checks
       if not protocol.steps:
         raise ValueError(f"protocol {name}: a converged protocol (tol=) needs steps= as its "
                          "step budget (max_steps)")
+      until_of(protocol)  # Convergence's own checks of tol and steps
       if list(protocol.seed_offsets) != [0]:
         raise ValueError(f"protocol {name}: converged retraining is full batch and has no "
                          "randomness; pass seed_offsets=(0,)")
