@@ -436,7 +436,8 @@ def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: 
   chosen = sample_users(ctx.train, users, min_history=max(2 * size, 5), seed=seed)
   config = SimulationConfig(subsets_per_user=subsets, deletion_size=size, top_n=top_n,
                             seed=seed, retrain_seed=spec.seed, steps=spec.steps,
-                            batch_size=spec.batch_size, block_size=max(1, min(users * subsets, SIMULATION_BLOCK)),
+                            batch_size=spec.batch_size,
+                            block_size=max(1, min(users * subsets, SIMULATION_BLOCK)),
                             chunk_size=1 if spec.batch_size is None else 64)
   with tempfile.TemporaryDirectory() as temporary:
     data = simulate(ctx.model, ctx.train, ctx.params, chosen, config, store_dir or temporary,

@@ -70,13 +70,13 @@ class MultVAE:
   __eq__ = object.__eq__
 
 
-
 def l2_normalised(x: Array) -> Array:
   """x / max(||x||_2, 1e-12) over the last axis, as torch's F.normalize (Liang et al.'s input
   normalisation), with a gradient that stays finite at x = 0: an empty input row (LCER's mask
   removing every item) gives the prior's scores and a zero gradient, not NaN. [..., I]."""
   squared = jnp.sum(x * x, axis=-1, keepdims=True)
   return x * jax.lax.rsqrt(jnp.maximum(squared, 1e-24))
+
 
 def anneal_weight(step, *, total_anneal_steps: int = 200_000, anneal_cap: float = 0.2):
   """KL weight beta after `step` updates: min(cap, step / total_anneal_steps) (Liang et al., 2.2.2).

@@ -196,9 +196,8 @@ def prepare_retrained(config, dataset: str, name: str, data: Interactions,
            "protocols": {n: {"kind": p.kind, "steps": int(p.steps or spec.steps),
                              "seeds": [spec.seed + int(o) for o in p.seed_offsets],
                              "paired": list(p.seed_offsets) == [0],
-                             **({} if until_of(p) is None else
-                                {"until": dataclasses.asdict(until_of(p)),
-                                 "batch_size": None})}
+                             **({"until": dataclasses.asdict(until), "batch_size": None}
+                                if (until := until_of(p)) else {})}
                          for n, p in protocols.items()}}
   if any(m in sg.SPECS or m == "verified" for m in methods_for(config, model)):
     sim = config.simulation
