@@ -113,7 +113,6 @@ def test_the_plan_fits_the_window_most_valuable_first(tmp_path):
   assert all(str(tmp_path) in " ".join(s.argv) for s in steps)  # everything under $OUT
   quick = check.plan("python3", tmp_path, quick=True, torch_device="cpu")
   assert [s.name for s in quick] == [s.name for s in steps]
-  assert sum(s.limit_s for s in quick) <= check.WALL_LIMIT_S
   assert "--preset=smoke" in " ".join(quick[3].argv)
 
 
