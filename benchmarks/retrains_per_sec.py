@@ -92,6 +92,10 @@ def define_flags():
   flags.DEFINE_float("budget", None, "Seconds per (workload, M, method): no further repeats or "
                      "timed loop deletions once passed; default 4 with --quick, 10 otherwise.")
   flags.DEFINE_integer("torch_threads", None, "torch intra-op threads; default os.cpu_count().")
+  flags.DEFINE_string("torch_device", "cpu", "The torch device of the PyTorch loop: cpu, or "
+                      "cuda on a GPU machine (benchmarks/accelerator_check.sh).")
+  flags.DEFINE_bool("incremental", False, "Also write the JSON (partial=true) after every "
+                    "(workload, M), so a run killed by a time limit keeps what finished.")
   flags.DEFINE_list("methods", list(METHODS), "Methods to run.")
   flags.DEFINE_list("workloads", ["mf-ml100k", "ncf-accent"], "Workloads to run.")
   flags.DEFINE_string("data_dir", None, "Data directory (default: $CFJAX_DATA_DIR).")
@@ -291,7 +295,7 @@ def time_sequential(workload: Workload, deletions: np.ndarray, *, repeats: int,
 
 def time_torch(workload: Workload, deletions: np.ndarray, *, repeats: int, loop_models: int,
                budget: float = float("inf"), threads: int | None = None,
-               seed: int = 0) -> dict:
+               seed: int = 0, device: str = "cpu") -> dict:
   """Times the PyTorch per-model loop; a null record if torch is not installed."""
   num_models = len(deletions)
   if not torch_reference.available():  # main() prints the message once
@@ -300,7 +304,8 @@ def time_torch(workload: Workload, deletions: np.ndarray, *, repeats: int, loop_
   trainer = torch_reference.TorchRetrainer(
       workload.model.name, workload.model.hparams, workload.user, workload.item,
       workload.rating, workload.model.num_users, workload.model.num_items,
-      steps=workload.steps, batch_size=workload.batch_size, seed=seed, num_threads=threads)
+      steps=workload.steps, batch_size=workload.batch_size, seed=seed, num_threads=threads,
+      device=device)
   start = time.perf_counter()
   trainer.retrain_one(deletions[0], workload.readout_user, steps=min(workload.steps, 2))
   warmup = time.perf_counter() - start
@@ -308,13 +313,14 @@ def time_torch(workload: Workload, deletions: np.ndarray, *, repeats: int, loop_
       lambda rows: trainer.retrain_one(rows, workload.readout_user), deletions,
       repeats=repeats, loop_models=loop_models, budget=budget)
   return _record(workload, num_models, "torch", times, warmup_seconds=warmup,
-                 timed_models=timed, extrapolated=timed < num_models, threads=threads)
+                 timed_models=timed, extrapolated=timed < num_models, threads=threads,
+                 device=device)
 
 
 def measure(workload: Workload, num_models: int, *, methods: Sequence[str] = METHODS,
             chunk_size: int = 64, repeats: int = 3, loop_models: int = 32,
             budget: float = float("inf"), torch_threads: int | None = None,
-            seed: int = 0) -> list[dict]:
+            seed: int = 0, torch_device: str = "cpu") -> list[dict]:
   """Times every method on M random deletions of 3 rows of `workload`.
 
   Args:
@@ -328,6 +334,7 @@ def measure(workload: Workload, num_models: int, *, methods: Sequence[str] = MET
       deletions) once the timed seconds pass it; at least one run is always timed.
     torch_threads: torch intra-op threads (default: os.cpu_count()).
     seed: seed of the deletions and of every model.
+    torch_device: the torch loop's device ("cpu", or "cuda" on a GPU).
 
   Returns:
     One record per method: workload, M, method, seconds, retrains_per_s, model_steps_per_s,
@@ -355,7 +362,8 @@ def measure(workload: Workload, num_models: int, *, methods: Sequence[str] = MET
             np.max(np.abs(outputs - engine_outputs[:len(outputs)])))
     else:
       record = time_torch(workload, deletions, repeats=repeats, loop_models=loop_models,
-                          budget=budget, threads=torch_threads, seed=seed)
+                          budget=budget, threads=torch_threads, seed=seed,
+                          device=torch_device)
     record["load_avg_1m"] = load
     records.append(record)
   return records
@@ -548,11 +556,15 @@ def main(argv):
     for num_models in (mf_models if workload.model.name == "mf" else ncf_models):
       new = measure(workload, num_models, methods=FLAGS.methods, chunk_size=FLAGS.chunk_size,
                     repeats=repeats, loop_models=loop_models, budget=budget,
-                    torch_threads=torch_threads, seed=FLAGS.seed)
+                    torch_threads=torch_threads, seed=FLAGS.seed,
+                    torch_device=FLAGS.torch_device)
       for r in new:
         print(f"  M={num_models:<4} {r['method']:<10} {_fmt(r['seconds'], '.3f')} s  "
               f"{_fmt(r['retrains_per_s'], '.1f')} retrains/s", flush=True)
       records += new
+      if FLAGS.incremental:  # what finished survives a kill (accelerator_check's time limits)
+        write_json(dict(benchmark="retrains_per_sec", partial=True, **env, records=records,
+                        speedups=speedups(records)), FLAGS.output)
 
   ratios = speedups(records)
   goal_rows = goals(records, ratios)
@@ -570,7 +582,8 @@ def main(argv):
       flags=dict(quick=quick, chunk_size=FLAGS.chunk_size, repeats=repeats,
                  mf_steps=FLAGS.mf_steps, ncf_steps=ncf_steps, mf_models=mf_models,
                  ncf_models=ncf_models, loop_models=loop_models, budget=budget,
-                 torch_threads=torch_threads, methods=list(FLAGS.methods),
+                 torch_threads=torch_threads, torch_device=FLAGS.torch_device,
+                 methods=list(FLAGS.methods),
                  workloads=list(FLAGS.workloads), data_dir=data_dir, seed=FLAGS.seed),
       wall_seconds=wall)
   print(f"wrote {write_json(payload, FLAGS.output)}")

@@ -106,9 +106,9 @@ if torch is not None:
 
     def all_scores(self, user: int):
       """Scores of every item for one user: [I]."""
-      items = self.gmf_item.weight.shape[0]
-      users = torch.full((items,), user, dtype=torch.long)
-      return self.forward(users, torch.arange(items))
+      items, device = self.gmf_item.weight.shape[0], self.gmf_item.weight.device
+      users = torch.full((items,), user, dtype=torch.long, device=device)
+      return self.forward(users, torch.arange(items, device=device))
 
 
 class TorchRetrainer:
@@ -122,7 +122,8 @@ class TorchRetrainer:
 
   def __init__(self, kind: str, hparams: dict, user: np.ndarray, item: np.ndarray,
                rating: np.ndarray, num_users: int, num_items: int, *, steps: int,
-               batch_size: int | None, seed: int = 0, num_threads: int | None = None):
+               batch_size: int | None, seed: int = 0, num_threads: int | None = None,
+               device: str = "cpu"):
     """Holds the data as torch tensors (built once, outside any timing).
 
     Args:
@@ -134,6 +135,8 @@ class TorchRetrainer:
       batch_size: rows per step, or None for full batch.
       seed: fixes the init and the minibatch order (shared by every retrain).
       num_threads: intra-op threads (default: os.cpu_count()).
+      device: the torch device the models train on ("cpu", or "cuda" on a GPU): the rows,
+        the models and each step's batch indices live there; readouts come back as numpy.
     """
     if torch is None:
       raise ImportError(SKIP_MESSAGE)
@@ -143,9 +146,11 @@ class TorchRetrainer:
     self.kind, self.hparams = kind, dict(hparams)
     self.num_users, self.num_items = int(num_users), int(num_items)
     self.steps, self.batch_size, self.seed = int(steps), batch_size, int(seed)
-    self.user = torch.as_tensor(np.asarray(user, np.int64))
-    self.item = torch.as_tensor(np.asarray(item, np.int64))
-    self.rating = torch.as_tensor(np.asarray(rating, np.float32))
+    self.device = torch.device(device)
+    self.user = torch.as_tensor(np.asarray(user, np.int64), device=self.device)
+    self.item = torch.as_tensor(np.asarray(item, np.int64), device=self.device)
+    self.rating = torch.as_tensor(np.asarray(rating, np.float32), device=self.device)
+    self._device_batches = {}  # steps -> batch indices on a non-CPU device (built once)
     self.num_rows = len(user)
     if batch_size is not None and not 0 < batch_size <= self.num_rows:
       raise ValueError(f"batch_size={batch_size} must lie in [1, {self.num_rows}]")
@@ -158,6 +163,7 @@ class TorchRetrainer:
                             h["global_mean"])
     else:
       model = TorchNeuMF(self.num_users, self.num_items, h["dim"], h["mlp_layers"])
+    model = model.to(self.device)
     return model, torch.optim.Adam(model.parameters(), lr=h["learning_rate"])
 
   def _loss(self, model, rows, weights):
@@ -187,6 +193,15 @@ class TorchRetrainer:
       batches += list(order[:per_epoch * self.batch_size].view(per_epoch, self.batch_size))
     return batches[:steps]
 
+  def _step_batches(self, steps: int):
+    """`_batches(steps)`, on the retrainer's device (moved once per step count off the CPU,
+    as a GPU loop would keep its index tensors on the device)."""
+    if self.device.type == "cpu" or self.batch_size is None:
+      return self._batches(steps)
+    if steps not in self._device_batches:
+      self._device_batches[steps] = [b.to(self.device) for b in self._batches(steps)]
+    return self._device_batches[steps]
+
   def retrain_one(self, deleted_rows: np.ndarray, readout_user: int,
                   steps: int | None = None) -> np.ndarray:
     """Trains one model without `deleted_rows` (-1 is padding); returns user scores [I].
@@ -197,15 +212,15 @@ class TorchRetrainer:
       steps: optimizer steps (default: the retrainer's `steps`; fewer for a warm-up).
     """
     model, optimizer = self._build()
-    weights = torch.ones(self.num_rows)
+    weights = torch.ones(self.num_rows, device=self.device)
     rows = np.asarray(deleted_rows)
-    weights[torch.as_tensor(rows[rows >= 0], dtype=torch.long)] = 0.0
-    for batch in self._batches(self.steps if steps is None else steps):
+    weights[torch.as_tensor(rows[rows >= 0], dtype=torch.long, device=self.device)] = 0.0
+    for batch in self._step_batches(self.steps if steps is None else steps):
       optimizer.zero_grad(set_to_none=True)
       self._loss(model, batch, weights).backward()
       optimizer.step()
     with torch.no_grad():
-      return model.all_scores(readout_user).numpy()
+      return model.all_scores(readout_user).cpu().numpy()
 
   def run(self, deleted_rows: np.ndarray, readout_user: int = 0) -> np.ndarray:
     """Retrains every deletion of int[M, R] (padded -1) in turn; returns scores [M, I]."""
