@@ -1,7 +1,7 @@
 """One registry idiom for everything cfjax looks up by name: explainers, models, datasets.
 
     EXPLAINERS = Registry("explainer")
-    EXPLAINERS.register("knn", KnnExplainer)          # or as a decorator: @EXPLAINERS.register("knn")
+    EXPLAINERS.register("knn", Knn)    # or as a decorator: @EXPLAINERS.register("knn")
     EXPLAINERS.get("knn")                              # the value; an unknown name is one line:
     # ValueError: unknown explainer 'knm'; choose one of accent, knn, ...
 

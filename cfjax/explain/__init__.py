@@ -29,8 +29,9 @@ import pkgutil
 
 from cfjax.explain.base import (COSTS, EXPLAINERS, Explainer, ExplainContext, MissingHookError,
                                 Targets, available_explainers, check_supports, cost_of,
-                                explainers_costing, explainers_for, get_explainer, has_attributions, missing_hooks,
-                                register, run_explainer, top1_targets)
+                                explainers_costing, explainers_for, get_explainer,
+                                has_attributions, missing_hooks, register, run_explainer,
+                                top1_targets)
 
 # The modules of this package that register no explainer: the protocol and shared machinery.
 HELPER_MODULES = ("base", "surrogate", "surrogate_models")
@@ -57,5 +58,6 @@ MODULES = discover()
 
 __all__ = ["COSTS", "EXPLAINERS", "ExplainContext", "Explainer", "HELPER_MODULES", "MODULES",
            "MissingHookError", "Targets", "available_explainers", "check_supports", "cost_of",
-           "discover", "explainers_costing", "explainers_for", "get_explainer", "has_attributions",
-           "missing_hooks", "register", "run_explainer", "top1_targets", "unregistered_modules", *MODULES]
+           "discover", "explainers_costing", "explainers_for", "get_explainer",
+           "has_attributions", "missing_hooks", "register", "run_explainer", "top1_targets",
+           "unregistered_modules", *MODULES]
