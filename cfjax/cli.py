@@ -62,9 +62,9 @@ def parser() -> argparse.ArgumentParser:
   who.add_argument("--users", type=int, default=1, help="explain this many random users")
   explain.add_argument("--methods", type=_comma_list, default=(),
                        help="comma-separated explainers; default: every one that fits the "
-                       "model except the surrogates (they first simulate hundreds of "
-                       "retrains) and certified, exhaustive, metagrad (minutes per target); "
-                       "'all' runs those too")
+                       "model and declares itself fast (not the surrogates, which first "
+                       "simulate hundreds of retrains, nor certified, exhaustive, metagrad: "
+                       "minutes per target); 'all' runs those too")
   explain.add_argument("--k", type=int, default=1,
                        help="an explanation is valid if the item leaves the top-K")
   explain.add_argument("--size", type=int, default=3,

@@ -12,9 +12,8 @@ from cfjax.cli import main
 from cfjax.evaluate import verify
 from cfjax.explain import ExplainContext, get_explainer, run_explainer
 from cfjax.explain.base import Targets
-from cfjax.models import make_model
+from cfjax.models import MODELS, make_model
 from cfjax.papers.common import engine_chunk_size, trained_original
-from cfjax.papers.explain_user import TRAINING
 from cfjax.train import TrainSpec
 
 STEPS = 20
@@ -49,7 +48,7 @@ def test_the_sentence_names_the_users_items_by_title(report):
 def test_the_verified_ranks_are_verifys(report):
   report, folder = report
   data = cfdata.load("synthetic")
-  model = make_model("mf", data, **TRAINING["mf"]["hparams"])
+  model = make_model("mf", data, **MODELS.get("mf").recipe.hparams)
   spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
   original, info = trained_original(model, data, spec, cache_dir=folder / "cache",
                                     exact_chunk=engine_chunk_size(None, None))

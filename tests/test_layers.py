@@ -13,7 +13,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "cfjax"
 
 # Lowest first. A module may import modules of its own layer or of lower layers only.
 LAYERS = (
-    ("version", "types", "util", "records"),
+    ("version", "types", "util", "records", "registry"),
     ("data",),
     ("models",),
     ("rank",),

@@ -24,7 +24,7 @@ def test_the_custom_model_and_explainer_example_runs(capsys):
   try:
     exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
   finally:
-    base._REGISTRY.pop("most_rated", None)
+    base.EXPLAINERS.unregister("most_rated")
   printed = capsys.readouterr().out
   rows = {line.split("|")[1].strip() for line in printed.splitlines() if line.startswith("| ")}
   assert {"most_rated", "placebo_most_rated", "noise_most_rated"} <= rows

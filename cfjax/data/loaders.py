@@ -1,4 +1,5 @@
-"""Dataset loaders by name: `load("movielens-100k")` etc., backed by a small registry."""
+"""Dataset loaders by name: `load("movielens-100k")` etc., backed by the registry `DATASETS`
+(`cfjax.registry.Registry`) of `DatasetSpec`s."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cfjax.data.interactions import DuplicateRowsError, Interactions
 from cfjax.data.rcf import RCF_SHA256, read_accent_rcf
 from cfjax.data.parsing import FLOAT, INT, STR, read_delimited, read_id_title, read_lines
 from cfjax.data.synthetic import make_synthetic
+from cfjax.registry import Registry
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ACCENT_URL = ("https://raw.githubusercontent.com/hieptk/accent/"
@@ -210,48 +212,48 @@ def _read_netflix(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
                        cols["rating"])
 
 
-REGISTRY: dict[str, DatasetSpec] = {
-    spec.name: spec for spec in (
-        DatasetSpec(
-            name="movielens-100k", folder="ml-100k", files=ML100K_SHA256, read=_read_ml100k,
-            aliases=("movielens", "ml-100k", "ml100k"), url=ML100K_URL,
-            zip_members={f: f"ml-100k/{f}" for f in ML100K_SHA256},
-            how_to_get=f"download {ML100K_URL} and unzip it in {{root}} (it holds ml-100k/)"),
-        DatasetSpec(
-            name="accent-ml100k", folder="accent-ml100k", files=ACCENT_SHA256, read=_read_accent,
-            aliases=("accent",), url=ACCENT_URL,
-            how_to_get=f"download {ACCENT_URL} into {{folder}}"),
-        DatasetSpec(
-            name="accent-rcf", folder="accent-ml100k", files=RCF_SHA256, read=read_accent_rcf,
-            aliases=("rcf",), how_to_get=(
-                "copy RCF/data/train.csv, test.csv, relational_data.csv and "
-                "auxiliary-mapping.txt of github.com/hieptk/accent (commit 8c6652e) into "
-                "{folder}")),
-        DatasetSpec(
-            name="ml-1m", folder="ml-1m", files=ML1M_SHA256, read=_read_ml1m,
-            aliases=("movielens-1m", "ml1m"), url=None,
-            how_to_get=("copy ratings_uir.csv (a conversion with no official download) and, for "
-                        "titles, item_idx_to_movie_id.csv and movies.dat (movies.dat is in "
-                        f"{ML1M_URL}) into {{folder}}")),
-        DatasetSpec(
-            name="amazon-digital-music", folder="amazon-digital-music", files=AMAZON_SHA256,
-            read=_read_amazon, aliases=("amazon",), url=AMAZON_URL,
-            zip_members={"rating.txt": "amazon_digital_music/rating.txt"},
-            how_to_get=f"download {AMAZON_URL} and unzip its rating.txt into {{folder}}"),
-        DatasetSpec(
-            name="netflix-small", folder="netflix", files={"data_small.csv": None},
-            read=_read_netflix, aliases=("netflix",), url=None,
-            how_to_get=("put Cornac's Netflix small file (cornac.datasets.netflix."
-                        "load_feedback(variant='small'): user,item,rating rows) into {folder} "
-                        "as data_small.csv")),
-    )
-}
+DATASETS: Registry[DatasetSpec] = Registry("dataset", error=DatasetError)
+for _spec in (
+    DatasetSpec(
+        name="movielens-100k", folder="ml-100k", files=ML100K_SHA256, read=_read_ml100k,
+        aliases=("movielens", "ml-100k", "ml100k"), url=ML100K_URL,
+        zip_members={f: f"ml-100k/{f}" for f in ML100K_SHA256},
+        how_to_get=f"download {ML100K_URL} and unzip it in {{root}} (it holds ml-100k/)"),
+    DatasetSpec(
+        name="accent-ml100k", folder="accent-ml100k", files=ACCENT_SHA256, read=_read_accent,
+        aliases=("accent",), url=ACCENT_URL,
+        how_to_get=f"download {ACCENT_URL} into {{folder}}"),
+    DatasetSpec(
+        name="accent-rcf", folder="accent-ml100k", files=RCF_SHA256, read=read_accent_rcf,
+        aliases=("rcf",), how_to_get=(
+            "copy RCF/data/train.csv, test.csv, relational_data.csv and "
+            "auxiliary-mapping.txt of github.com/hieptk/accent (commit 8c6652e) into "
+            "{folder}")),
+    DatasetSpec(
+        name="ml-1m", folder="ml-1m", files=ML1M_SHA256, read=_read_ml1m,
+        aliases=("movielens-1m", "ml1m"), url=None,
+        how_to_get=("copy ratings_uir.csv (a conversion with no official download) and, for "
+                    "titles, item_idx_to_movie_id.csv and movies.dat (movies.dat is in "
+                    f"{ML1M_URL}) into {{folder}}")),
+    DatasetSpec(
+        name="amazon-digital-music", folder="amazon-digital-music", files=AMAZON_SHA256,
+        read=_read_amazon, aliases=("amazon",), url=AMAZON_URL,
+        zip_members={"rating.txt": "amazon_digital_music/rating.txt"},
+        how_to_get=f"download {AMAZON_URL} and unzip its rating.txt into {{folder}}"),
+    DatasetSpec(
+        name="netflix-small", folder="netflix", files={"data_small.csv": None},
+        read=_read_netflix, aliases=("netflix",), url=None,
+        how_to_get=("put Cornac's Netflix small file (cornac.datasets.netflix."
+                    "load_feedback(variant='small'): user,item,rating rows) into {folder} "
+                    "as data_small.csv")),
+):
+  DATASETS.register(_spec.name, _spec)
 SYNTHETIC = "synthetic"
 
 
 def available_datasets() -> tuple[str, ...]:
   """Canonical names accepted by `load` (aliases are accepted too)."""
-  return tuple(REGISTRY) + (SYNTHETIC,)
+  return DATASETS.names() + (SYNTHETIC,)
 
 
 def canonical_name(name: str) -> str:
@@ -263,11 +265,11 @@ def canonical_name(name: str) -> str:
   key = str(name).strip().lower()
   if key == SYNTHETIC:
     return SYNTHETIC
-  for spec in REGISTRY.values():
+  for _, spec in DATASETS.items():
     if key == spec.name or key in spec.aliases:
       return spec.name
   raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(available_datasets())} "
-                     f"(aliases: {', '.join(a for s in REGISTRY.values() for a in s.aliases)})")
+                     f"(aliases: {', '.join(a for _, s in DATASETS.items() for a in s.aliases)})")
 
 
 def _ensure_files(spec: DatasetSpec, folder: pathlib.Path, download: bool | None) -> None:
@@ -349,7 +351,7 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
   if kwargs:
     raise DatasetError(f"load({canonical!r}) got unexpected arguments {sorted(kwargs)}; only "
                        "data_dir and download are accepted for file datasets")
-  spec = REGISTRY[canonical]
+  spec = DATASETS.get(canonical)
   root = paths.data_dir(data_dir)
   folder = root / spec.folder
   _ensure_files(spec, folder, download)

@@ -17,18 +17,47 @@ One file per method, each registering itself by name (see `base.py` for the prot
   metagrad, metagrad_adaptive  metagrad.py  exact derivatives through training (MAGIC)
   certified             certified.py     any attribution's candidates, confirmed by retraining
   exhaustive            exhaustive.py    every subset up to a size: the exact minimal sets
+
+Every module of this package is imported here (`discover`), so a new method is one file with
+one `register` line and no list to edit. Modules that register nothing are declared in
+`HELPER_MODULES`; tests/explain/test_discovery.py fails on any other module that registers
+nothing. Each method declares its `cost` ("fast", "simulating", "slow"; `base.COSTS`).
 """
 
-from cfjax.explain import (accent, attention, controls, fia, influence_fn, kaffes, knn, lcer, loo,
-                           search, surrogate, surrogate_models, verified)
-from cfjax.explain import certified, exhaustive, metagrad  # noqa: F401  (registration)
-from cfjax.explain.base import (Explainer, ExplainContext, MissingHookError, Targets,
-                                available_explainers, check_supports, explainers_for,
-                                get_explainer, has_attributions, missing_hooks, register,
-                                run_explainer, top1_targets)
+import importlib
+import pkgutil
 
-__all__ = ["ExplainContext", "Explainer", "MissingHookError", "Targets", "accent", "attention",
-           "available_explainers", "check_supports", "controls", "explainers_for", "fia",
-           "get_explainer", "has_attributions", "influence_fn", "kaffes", "knn", "lcer", "loo",
-           "missing_hooks", "register", "run_explainer", "search", "surrogate", "surrogate_models",
-           "top1_targets", "verified"]
+from cfjax.explain.base import (COSTS, EXPLAINERS, Explainer, ExplainContext, MissingHookError,
+                                Targets, available_explainers, check_supports, cost_of,
+                                explainers_costing, explainers_for, get_explainer,
+                                has_attributions, missing_hooks, register, run_explainer,
+                                top1_targets)
+
+# The modules of this package that register no explainer: the protocol and shared machinery.
+HELPER_MODULES = ("base", "surrogate", "surrogate_models")
+
+
+def discover() -> tuple[str, ...]:
+  """Imports every module of this package (each registers its explainers on import), also
+  modules on paths added to `cfjax.explain.__path__`; returns their names, sorted."""
+  names = sorted(info.name for info in pkgutil.iter_modules(__path__))
+  for name in names:
+    importlib.import_module(f"{__name__}.{name}")
+  return tuple(names)
+
+
+def unregistered_modules() -> tuple[str, ...]:
+  """The discovered modules that register no explainer and are not in `HELPER_MODULES`
+  (a method file missing its `register` line); empty when all is well."""
+  registering = {EXPLAINERS.origin(name) for name in EXPLAINERS.names()}
+  return tuple(name for name in discover()
+               if name not in HELPER_MODULES and f"{__name__}.{name}" not in registering)
+
+
+MODULES = discover()
+
+__all__ = ["COSTS", "EXPLAINERS", "ExplainContext", "Explainer", "HELPER_MODULES", "MODULES",
+           "MissingHookError", "Targets", "available_explainers", "check_supports", "cost_of",
+           "discover", "explainers_costing", "explainers_for", "get_explainer",
+           "has_attributions", "missing_hooks", "register", "run_explainer", "top1_targets",
+           "unregistered_modules", *MODULES]

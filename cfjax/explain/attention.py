@@ -99,6 +99,7 @@ class AttentionSelection:
   keep_only_improving: bool
   k: int = 5
   requires: ClassVar[tuple[str, ...]] = ("attention_weights", "attach_weights")
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     if check_int(self.k, f"{self.name}: k") < 2:

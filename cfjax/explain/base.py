@@ -13,8 +13,9 @@ each method.
 
 A method declares the model hooks it needs (`requires`, see `cfjax.models.base`); a model
 without one of them gets a one-line `MissingHookError` before any work. A new method is one
-file with a frozen dataclass that has `name`, `requires` and `explain`, and one
-`register("name")` line.
+file with a frozen dataclass that has `name`, `requires`, `explain` and its `cost` class
+(`COSTS`), and one `register("name")` line; `cfjax.explain` imports every module of the
+package, so the file is found without being listed anywhere.
 
 Attributions (optional; `has_attributions`). A method that scores items may also provide
 
@@ -34,6 +35,7 @@ margin decreases. The `Explainer` protocol itself does not include `attributions
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -43,6 +45,7 @@ from cfjax.data.interactions import Interactions
 from cfjax.data.raw_ids import all_with_raw_ids
 from cfjax.models.base import MissingHookError, Recommender
 from cfjax.records import Explanation
+from cfjax.registry import Registry
 from cfjax.train.fit import TrainSpec, TrainState
 from cfjax.types import Params
 
@@ -200,6 +203,8 @@ class Explainer(Protocol):
     name: the method name written into every record (`Explanation.method`).
     requires: the model hooks the method needs (names of `cfjax.models.base.HOOKS`, or
       "row_losses" for methods that retrain or differentiate the training loss).
+    cost: (optional, a class attribute; "fast" if absent) "fast", "simulating" or "slow"
+      (`COSTS`): `cfjax explain` runs only fast methods unless asked.
   """
 
   name: str
@@ -251,7 +256,12 @@ def run_explainer(explainer: Explainer, ctx: ExplainContext,
   return all_with_raw_ids(records, ctx.train)
 
 
-_REGISTRY: dict[str, Callable[..., Explainer]] = {}
+EXPLAINERS: Registry[Callable[..., Explainer]] = Registry("explainer")
+# How long a method takes, declared as a class attribute `cost` (`cost_of`): "fast" (seconds a
+# target: runs by default), "simulating" (first simulates hundreds of retrains to fit a
+# surrogate: minutes), "slow" (retrains many candidate sets per target, or differentiates
+# through the whole training run). `cfjax explain` runs only the fast ones by default.
+COSTS = ("fast", "simulating", "slow")
 
 
 def register(name: str, factory: Callable[..., Explainer] | None = None):
@@ -260,19 +270,30 @@ def register(name: str, factory: Callable[..., Explainer] | None = None):
   `factory(**options)` must return an `Explainer` whose `name` is `name` unless the options
   say otherwise. Registering a taken name is an error (pass another name).
   """
-
-  def add(factory):
-    if name in _REGISTRY:
-      raise ValueError(f"an explainer named {name!r} is already registered; pick another name")
-    _REGISTRY[name] = factory
-    return factory
-
-  return add if factory is None else add(factory)
+  return EXPLAINERS.register(name, factory, origin=sys._getframe(1).f_globals.get("__name__"))
 
 
 def available_explainers() -> tuple[str, ...]:
   """Every registered explainer name, sorted."""
-  return tuple(sorted(_REGISTRY))
+  return EXPLAINERS.names()
+
+
+def cost_of(explainer: Explainer) -> str:
+  """The explainer's declared cost class (`COSTS`; "fast" when it declares none)."""
+  cost = getattr(explainer, "cost", "fast")
+  if cost not in COSTS:
+    raise ValueError(f"explainer {explainer.name!r} declares cost={cost!r}; use one of "
+                     f"{', '.join(COSTS)}")
+  return cost
+
+
+def explainers_costing(*costs: str) -> tuple[str, ...]:
+  """The registered explainers whose declared cost (with default options) is one of `costs`,
+  e.g. `explainers_costing("slow")`."""
+  unknown = [cost for cost in costs if cost not in COSTS]
+  if unknown:
+    raise ValueError(f"unknown cost {unknown[0]!r}; choose from {', '.join(COSTS)}")
+  return tuple(name for name in available_explainers() if cost_of(get_explainer(name)) in costs)
 
 
 def get_explainer(name: str, **options) -> Explainer:
@@ -281,10 +302,7 @@ def get_explainer(name: str, **options) -> Explainer:
   Raises:
     ValueError: on an unknown name or option (one line naming the choices).
   """
-  if name not in _REGISTRY:
-    raise ValueError(f"unknown explainer {name!r}; choose one of "
-                     f"{', '.join(available_explainers())}")
-  factory = _REGISTRY[name]
+  factory = EXPLAINERS.get(name)
   try:
     return factory(**options)
   except TypeError as e:
@@ -295,12 +313,15 @@ def get_explainer(name: str, **options) -> Explainer:
                                                    if fields else "")) from None
 
 
-def explainers_for(model: Recommender) -> tuple[str, ...]:
-  """The registered explainers whose hooks `model` provides (with default options)."""
+def explainers_for(model: Recommender, costs: Sequence[str] = COSTS) -> tuple[str, ...]:
+  """The registered explainers whose hooks `model` provides and whose cost class is one of
+  `costs` (with default options)."""
   return tuple(name for name in available_explainers()
-               if not missing_hooks(get_explainer(name), model))
+               if not missing_hooks(explainer := get_explainer(name), model)
+               and cost_of(explainer) in costs)
 
 
-__all__ = ["Explainer", "ExplainContext", "MissingHookError", "Targets", "available_explainers",
-           "check_supports", "explainers_for", "get_explainer", "has_attributions",
-           "missing_hooks", "register", "run_explainer", "top1_targets"]
+__all__ = ["COSTS", "EXPLAINERS", "Explainer", "ExplainContext", "MissingHookError", "Targets",
+           "available_explainers", "check_supports", "cost_of", "explainers_costing",
+           "explainers_for", "get_explainer", "has_attributions", "missing_hooks", "register",
+           "run_explainer", "top1_targets"]

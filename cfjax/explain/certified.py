@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -102,6 +103,8 @@ class Certified:
 
   def proposer_explainer(self):
     return get_explainer(self.proposer, **dict(self.proposer_options))
+
+  cost: ClassVar[str] = "slow"
 
   @property
   def requires(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ class RandomPlacebo:
   seed: int | tuple[int, ...] = 0
   name: str = "random"
   requires: ClassVar[tuple[str, ...]] = ()
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     check_int(self.e, "random: e", minimum=1)
@@ -77,6 +78,7 @@ class NothingDeleted:
 
   name: str = "none"
   requires: ClassVar[tuple[str, ...]] = ()
+  cost: ClassVar[str] = "fast"
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
     """[B] records with an empty deleted set."""

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import math
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class Exhaustive:
   chunk_size: int | None = None
   name: str = "exhaustive"
   requires = ("row_losses",)
+  cost: ClassVar[str] = "slow"
 
   def __post_init__(self):
     for option in ("max_size", "max_subsets", "k"):

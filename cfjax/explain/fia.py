@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -277,6 +277,7 @@ class InfluenceSelection:
   history_width: int | None = None
   item_width: int | None = None
   requires = ("row_losses", "related_rows")
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     if check_int(self.k, f"{self.name}: k") < 2:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
 import jax
 import numpy as np
@@ -103,6 +104,8 @@ class InfluenceFunction:
                                  ("on_fail", self.on_fail, ("warn", "raise", "ignore"))):
       if value not in choices:
         raise ValueError(f"influence_function: {name}={value!r} is not one of {choices}")
+
+  cost: ClassVar[str] = "fast"
 
   @property
   def requires(self) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ import functools
 import heapq
 import itertools
 import time
-from typing import Callable
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -138,6 +138,7 @@ class KaffesCE:
   length_weight: float = 0.5
   name: str = "kaffes"
   requires = ("score_rows",)
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     check_int(self.k, "kaffes: k", minimum=1)

@@ -30,6 +30,7 @@ class Knn:
   e: int = 3
   name: str = "knn"
   requires: ClassVar[tuple[str, ...]] = ("item_embeddings",)
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     check_int(self.e, "knn: e", minimum=1)

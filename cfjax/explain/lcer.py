@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Callable
+from typing import Callable, ClassVar
 
 import chex
 import jax
@@ -363,6 +363,7 @@ class Lcer:
   chunk_size: int | None = None
   name: str = "lcer"
   requires = ("score_rows",)
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     check_int(self.k, "lcer: k", minimum=1)

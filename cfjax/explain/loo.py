@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Callable
+from typing import Callable, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -91,6 +91,7 @@ class LeaveOneOut:
   name: str = "loo_fia"
   k: int = 5
   requires = ("score_rows",)
+  cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
     if self.name not in ("loo_fia", "loo_accent"):

@@ -47,6 +47,7 @@ import functools
 import math
 import time
 import warnings
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -217,6 +218,7 @@ class Metagrad:
   on_constant_lr: str = "warn"
   name: str = "metagrad"
   requires = ("row_losses",)
+  cost: ClassVar[str] = "slow"
 
   def __post_init__(self):
     check_int(self.e, f"{self.name}: e", minimum=1)

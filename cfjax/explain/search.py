@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -164,6 +165,7 @@ class SurrogateSearch:
   simulation_top_n: int = 20
   heldout_fraction: float = 0.2
   requires = ("row_losses", "user_embeddings", "item_embeddings")
+  cost: ClassVar[str] = "simulating"
 
   def __post_init__(self):
     if self.surrogate not in sg.SPECS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import ClassVar
 
 import numpy as np
 
@@ -55,6 +56,7 @@ class VerifiedSearch:
   chunk_size: int | None = None
   name: str = "verified"
   requires = ("row_losses", "user_embeddings", "item_embeddings")
+  cost: ClassVar[str] = "simulating"
 
   def __post_init__(self):
     for name in ("e", "budget", "per_round", "k", "max_candidates"):

@@ -32,26 +32,18 @@ from cfjax.evaluate.cf_table import placebo_record
 from cfjax.evaluate.describe import describe, rating_of, user_name
 from cfjax.explain import ExplainContext, get_explainer, run_explainer
 from cfjax.explain.base import Targets, explainers_for
-from cfjax.explain.surrogate import SPECS as SURROGATES
-from cfjax.models import make_model
+from cfjax.models import MODELS, make_model
 from cfjax.papers.common import engine_chunk_size, trained_original
 from cfjax.records import Explanation, VerifiedRecord
 from cfjax.train import TrainSpec
 from cfjax.util import check_int, code_version
 
 CONTROLS = ("random", "none")
-# Methods that first simulate hundreds of retrains (Yao et al.'s Algorithm 2) to fit a
-# surrogate: minutes, not seconds; run them by naming them or with methods=("all",).
-SIMULATING = tuple(SURROGATES) + ("verified",)
-# Not run by default either: methods that retrain many candidate sets per target (certified,
-# exhaustive: minutes, and exhaustive refuses long histories) or differentiate through the
-# whole training run (metagrad: meaningful only for a schedule that ends at a fixed point).
-EXPENSIVE = ("certified", "exhaustive", "metagrad", "metagrad_adaptive")
-# How each model is trained unless told otherwise: the benchmark's CPU settings.
-TRAINING = {"mf": {"steps": 300, "batch_size": None, "hparams": {}},
-            "ncf": {"steps": 600, "batch_size": 1246,
-                    "hparams": {"weight_decay": 1e-4, "learning_rate": 1e-2}}}
-DEFAULT_TRAINING = {"steps": 300, "batch_size": None, "hparams": {}}
+# The cost classes run by default (each explainer declares its `cost`, cfjax.explain.COSTS):
+# not the simulating methods (hundreds of retrains to fit a surrogate first: minutes) nor the
+# slow ones (many candidate sets retrained per target, or differentiation through the whole
+# training run); run those by naming them or with methods=("all",).
+DEFAULT_COSTS = ("fast",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +57,8 @@ class Request:
     users: raw user ids (as in the data's own files) to explain; empty: `num_users` random.
     num_users: how many random users when `users` is empty.
     methods: explainer names; empty: every registered one that fits the model except the
-      simulating and expensive ones (`SIMULATING`, `EXPENSIVE`); ("all",): every one that
-      fits.
+      simulating and slow ones (their declared `cost` is not in `DEFAULT_COSTS`); ("all",):
+      every one that fits.
     k: the list length the item must leave (validity@K).
     size: the explanation size e of the methods that take one.
     verify: retrain to check each explanation.
@@ -139,7 +131,7 @@ def resolve_methods(request: Request, model) -> list[str]:
   if request.methods == ("all",):
     return fitting
   if not request.methods:
-    return [name for name in fitting if name not in SIMULATING + EXPENSIVE]
+    return [name for name in explainers_for(model, DEFAULT_COSTS) if name not in CONTROLS]
   unknown = [name for name in request.methods if name not in fitting]
   if unknown:
     raise ValueError(f"method {unknown[0]!r} is unknown or does not fit model {model.name!r}; "
@@ -193,8 +185,8 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
   check_request(request)
   with util.timed() as total:
     data = cfdata.load(request.dataset, data_dir=request.data_dir, **dict(request.columns))
-    training = TRAINING.get(request.model, DEFAULT_TRAINING)
-    model = make_model(request.model, data, **training["hparams"])
+    training = MODELS.get(request.model).recipe
+    model = make_model(request.model, data, **training.hparams)
     methods = resolve_methods(request, model)
     users = (resolve_users(data, request.users) if request.users else
              cfdata.sample_users(data, request.num_users, min_history=request.size + 1,
@@ -204,8 +196,8 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
       raise ValueError(f"user {user_name(data, short[0])} has "
                        f"{len(data.history_rows(short[0]))} interactions, not more than the "
                        f"explanation size {request.size}; pick another user or a smaller --size")
-    batch_size = request.batch_size or training["batch_size"]
-    spec = TrainSpec(steps=request.steps or training["steps"], batch_size=batch_size,
+    batch_size = request.batch_size or training.batch_size
+    spec = TrainSpec(steps=request.steps or training.steps, batch_size=batch_size,
                      seed=request.seed)
     chunk_size = engine_chunk_size(None, batch_size)
     with util.timed() as fitting:

@@ -2,17 +2,25 @@
 
 import ml_collections
 
+from cfjax.explain import explainers_costing
+from cfjax.models import MODELS
+
 PRESETS = ("smoke", "default", "paper")
+
+
+def _registered(name: str) -> dict:
+  """The model's registered training recipe as config entries (batch size None: full batch)."""
+  recipe = MODELS.get(name).recipe
+  batch_size = recipe.batch_size or ml_collections.FieldReference(None, field_type=int)
+  return {"steps": recipe.steps, "batch_size": batch_size, "hparams": dict(recipe.hparams)}
 
 
 def model_settings() -> ml_collections.ConfigDict:
   """Per-model training of the original: steps, batch size (None: full batch) and extra
   hyperparameters (Yao et al.'s Table 3 settings, docs/surrogate.md)."""
-  mf = {"steps": 300, "batch_size": ml_collections.FieldReference(None, field_type=int),
-        "hparams": {}}
-  # ACCENT's NeuMF with Table 3's personalising settings (L2 1e-4, Adam 1e-2), minibatches.
-  ncf = {"steps": 600, "batch_size": 1246,
-         "hparams": {"weight_decay": 1e-4, "learning_rate": 1e-2}}
+  # MF and ACCENT's NeuMF (Table 3's personalising settings: L2 1e-4, Adam 1e-2, 1,246-row
+  # minibatches) as registered (cfjax.models.MODELS: the recipe `cfjax explain` trains by)
+  mf, ncf = _registered("mf"), _registered("ncf")
   # the top-N models (cfjax.papers.topn.MODEL_PRESETS, docs/models.md); full batch
   bpr = {"steps": 800, "batch_size": ml_collections.FieldReference(None, field_type=int),
          "hparams": {"dim": 64, "l2": 1e-3, "learning_rate": 0.003}}
@@ -49,11 +57,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # with more than max_subsets subsets (benchmarks/minimality_bench.py runs it)
   config.exclude = ("exhaustive",)
   if preset != "paper":
-    # minutes per target on 2 CPU cores: the certified search retrains its candidates to a
-    # bound, the metagradients differentiate through every training step (their own
-    # benchmarks: benchmarks.minimality_bench, benchmarks.metagrad_bench; and the
-    # metagradient needs a decaying schedule, which MF's constant-lr Yao settings are not)
-    config.exclude = ("exhaustive", "certified", "metagrad", "metagrad_adaptive")
+    # the methods that declare themselves slow (cost "slow"): minutes per target on 2 CPU
+    # cores: the certified search retrains its candidates to a bound, the metagradients
+    # differentiate through every training step (their own benchmarks:
+    # benchmarks.minimality_bench, benchmarks.metagrad_bench; and the metagradient needs a
+    # decaying schedule, which MF's constant-lr Yao settings are not)
+    config.exclude = tuple(sorted({"exhaustive", *explainers_costing("slow")}))
   # options per method ("surrogate": every surrogate); e is set from budgets
   config.method_options = ml_collections.ConfigDict({
       "surrogate": {"max_candidates": 20_000},

@@ -2,6 +2,8 @@
 
 import ml_collections
 
+from cfjax.models import MODELS
+
 PRESETS = ("smoke", "default", "paper")
 # preset -> the simulation, test and search scale (the paper's: 200 / 100 / 80 users per
 # dataset x 1,000 subsets, 200 test users, 100,000 candidates; sec. 6.1).
@@ -32,11 +34,13 @@ def model_config(name: str, preset: str) -> ml_collections.ConfigDict:
   # differs, `none` is exactly 0).
   model.verify_seed_offset = 1
   if name == "ncf":
-    model.batch_size = 1246
     # ACCENT's NeuMF (L2 1e-3 on all weights, Adam 1e-3) is not personalised after 600 steps
     # (6 distinct top-1 items over 95 MovieLens users, 96 % of simulated Delta y exactly 0,
-    # every method at the noise floor); L2 1e-4 and Adam 1e-2: 52 distinct top-1 items.
-    model.hparams = ml_collections.ConfigDict({"weight_decay": 1e-4, "learning_rate": 1e-2})
+    # every method at the noise floor); L2 1e-4 and Adam 1e-2: 52 distinct top-1 items. The
+    # registered recipe (cfjax.models.MODELS) holds these and ACCENT's 1,246-row minibatches.
+    recipe = MODELS.get("ncf").recipe
+    model.batch_size = recipe.batch_size
+    model.hparams = ml_collections.ConfigDict(dict(recipe.hparams))
     # Another seed moved 100 % of NCF's top-1 items with nothing deleted, so NCF verifies
     # paired with the original's seed.
     model.verify_seed_offset = 0

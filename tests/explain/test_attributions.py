@@ -15,7 +15,7 @@ from cfjax.explain.base import has_attributions
 from cfjax.explain.lcer import dense_rows
 from cfjax.models import fold_in_recommender, make_mf, make_multvae, make_ncf
 from cfjax.train import TrainSpec, to_train_data, train_original
-from tests.explain.test_conformance import contexts, options
+from tests.explain.test_conformance import context, options
 
 ATTRIBUTING = tuple(name for name in available_explainers()
                     if has_attributions(get_explainer(name)))
@@ -40,7 +40,7 @@ def test_every_attributing_explainer_runs_on_some_model():
 
 @pytest.mark.parametrize("model_name,explainer_name", SUPPORTED)
 def test_one_finite_value_per_history_item_of_every_target(model_name, explainer_name):
-  ctx, targets = contexts()[model_name]  # shared with test_conformance (fits and caches)
+  ctx, targets = context(model_name)  # shared with test_conformance (fits and caches)
   assert not missing_hooks(get_explainer(explainer_name), ctx.model)
   explainer = get_explainer(explainer_name, **options(explainer_name))
   attributions = explainer.attributions(ctx, targets)
@@ -52,7 +52,7 @@ def test_one_finite_value_per_history_item_of_every_target(model_name, explainer
 
 
 def test_random_attributions_are_seeded_per_target_and_standard_normal():
-  ctx, targets = contexts()["mf"]
+  ctx, targets = context("mf")
   explainer = get_explainer("random", seed=5)
   batch = explainer.attributions(ctx, targets)
   assert batch == explainer.attributions(ctx, targets)
@@ -64,7 +64,7 @@ def test_random_attributions_are_seeded_per_target_and_standard_normal():
 
 
 def test_knn_attributions_are_the_cosine_and_explain_takes_the_largest():
-  ctx, targets = contexts()["ncf"]
+  ctx, targets = context("ncf")
   embeddings = np.asarray(ctx.model.item_embeddings(ctx.params))
   unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   records = get_explainer("knn", e=1).explain(ctx, targets)
@@ -75,7 +75,7 @@ def test_knn_attributions_are_the_cosine_and_explain_takes_the_largest():
 
 
 def test_fia_attributions_are_the_gap_influence_to_the_runner_up_shared_by_all_three():
-  ctx, targets = contexts()["mf"]
+  ctx, targets = context("mf")
   fia = get_explainer("fia", k=3)
   shared = fia.top_k_influence(ctx, targets)
   expected = fia.attributions(ctx, targets)
@@ -91,7 +91,7 @@ def test_fia_attributions_are_the_gap_influence_to_the_runner_up_shared_by_all_t
 
 
 def test_surrogate_attributions_equal_one_at_a_time_scoring():
-  ctx, targets = contexts()["mf"]
+  ctx, targets = context("mf")
   explainer = get_explainer("coupled_reg", **options("coupled_reg"))
   surrogate, features = explainer.fitted(ctx)
   for scores, (user, item) in zip(explainer.attributions(ctx, targets), targets):
@@ -102,7 +102,7 @@ def test_surrogate_attributions_equal_one_at_a_time_scoring():
 
 
 def test_loo_attributions_are_the_rescored_input_edits():
-  ctx, targets = contexts()["multvae"]
+  ctx, targets = context("multvae")
   attributions = get_explainer("loo_fia").attributions(ctx, targets)
   assert attributions == get_explainer("loo_accent").attributions(ctx, targets)
   for scores, (user, item) in zip(attributions, targets):
@@ -118,7 +118,7 @@ def test_loo_attributions_are_the_rescored_input_edits():
 def test_loo_attributions_are_an_oracle_of_single_item_input_edits():
   # On an amortised model the counterfactual is the edited input row, so the leave-one-out
   # score drops ARE the actual single-item effects on the target's score.
-  ctx, targets = contexts()["multvae"]
+  ctx, targets = context("multvae")
   single = [[(int(d),) for d in ctx.train.history_items(u)[:6]] for u, _ in targets]
   predicted = predicted_effects(get_explainer("loo_fia").attributions(ctx, targets), single)
   actual = actual_effects(ctx, targets, single, measure="score")
@@ -127,7 +127,7 @@ def test_loo_attributions_are_an_oracle_of_single_item_input_edits():
 
 
 def test_lcer_attributions_share_the_optimisation_with_explain():
-  ctx, targets = contexts()["multvae"]
+  ctx, targets = context("multvae")
   explainer = get_explainer("lcer", **options("lcer"))
   attributions = explainer.attributions(ctx, targets)
   runs = [key for key in ctx.cache if isinstance(key, tuple) and key[0] == "lcer"]

@@ -125,3 +125,30 @@ def test_make_model_errors_name_the_choices():
     make_model("svd", data)
   with pytest.raises(ValueError, match="model 'mf': .*'width'"):
     make_model("mf", data, width=3)
+
+
+def test_the_model_registry_carries_recipes_and_tiny_settings():
+  from cfjax.models import MODELS, available_models
+  data = make_synthetic(num_users=5, num_items=6, seed=0)
+  ncf = MODELS.get("ncf").recipe
+  assert (ncf.steps, ncf.batch_size, dict(ncf.hparams)) == (
+      600, 1246, {"weight_decay": 1e-4, "learning_rate": 1e-2})
+  assert MODELS.get("mf").recipe.as_dict() == {"steps": 300, "batch_size": None, "hparams": {}}
+  for name in available_models():
+    entry = MODELS.get(name)
+    assert not entry.amortised and entry.recipe.steps >= 1
+    if entry.tiny is not None:
+      assert make_model(name, data, **entry.tiny.hparams).name == name
+  with pytest.raises(TypeError):
+    ncf.hparams["learning_rate"] = 1.0  # a recipe is read-only
+
+
+def test_multvae_is_a_registered_amortised_model_that_make_model_refuses():
+  from cfjax.models import MODELS, MultVAE, available_models
+  data = make_synthetic(num_users=5, num_items=6, seed=0)
+  entry = MODELS.get("multvae")
+  assert entry.amortised and "multvae" not in available_models()
+  vae = entry.build(data, **entry.tiny.hparams)
+  assert isinstance(vae, MultVAE) and vae.hparams["hidden"] == 8
+  with pytest.raises(ValueError, match="multvae is amortised.*train_multvae.*fold_in_recommender"):
+    make_model("multvae", data)
