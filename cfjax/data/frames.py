@@ -31,9 +31,23 @@ def is_table_path(name) -> bool:
   return text.lower().endswith(TABLE_SUFFIXES) or (os.sep in text and os.path.isfile(text))
 
 
-def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_distinct_spellings(uniques: np.ndarray, column: str, source: str) -> None:
+  """Refuses raw ids of mixed types that read the same (int 5 and str '5'): they would be two
+  users (or items) though a person means one."""
+  spelled: dict[str, object] = {}
+  for raw in uniques:
+    other = spelled.setdefault(str(raw), raw)
+    if other is not raw:  # two distinct raw ids with one spelling: mixed types
+      raise ValueError(f"{source}: column {column!r} holds both {other!r} "
+                       f"({type(other).__name__}) and {raw!r} ({type(raw).__name__}), which "
+                       "would be two ids; give the column one type (df[" + repr(column)
+                       + "] = df[" + repr(column) + "].astype(str))")
+
+
+def _dense_ids(values: np.ndarray, column: str = "id",
+               source: str = "interactions") -> tuple[np.ndarray, np.ndarray]:
   """(raw ids by dense id [K], dense id of each row int32[N]): sorted raw ids when they sort,
-  else in order of first appearance."""
+  else in order of first appearance. Mixed-type ids that print the same are refused."""
   import pandas as pd
   try:
     codes, uniques = pd.factorize(values, sort=True)
@@ -41,6 +55,7 @@ def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values, sort=False)
   uniques = np.asarray(uniques)
   if uniques.dtype.kind == "O":
+    _check_distinct_spellings(uniques, column, source)
     kinds = {type(u) for u in uniques}
     if len(kinds) == 1 and kinds <= {str}:
       uniques = uniques.astype(str)
@@ -59,11 +74,21 @@ def _check_column(frame, column: str, what: str, source: str) -> None:
                      f"[{column!r}]))")
 
 
+def _unix_seconds(values) -> np.ndarray:
+  """Unix seconds int64[N] of a datetime column, whatever its unit (pandas 3 reads datetimes
+  as datetime64[us], pandas 2 as [ns]: `astype("int64")` counts the unit, not seconds) and
+  time zone (aware values count from 1970-01-01 UTC)."""
+  import pandas as pd
+  if isinstance(values.dtype, pd.DatetimeTZDtype):
+    values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+  return ((values - pd.Timestamp(0)) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+
+
 def _numbers(frame, column: str, what: str, source: str) -> np.ndarray:
   import pandas as pd
   values = frame[column]
   if pd.api.types.is_datetime64_any_dtype(values):
-    return values.astype("int64").to_numpy() // 10**9
+    return _unix_seconds(values)
   converted = pd.to_numeric(values, errors="coerce")
   bad = converted.isna().to_numpy()
   if bad.any():
@@ -124,8 +149,8 @@ def from_pandas(frame, *, user: str, item: str, rating: str | None = None,
     raise ValueError(f"{source}: rows {same[0]} and {same[1]} both hold {user}={key[0]!r} and "
                      f"{item}={key[1]!r}; each (user, item) pair may appear once: aggregate or "
                      f"drop them (df.drop_duplicates(subset=[{user!r}, {item!r}]))")
-  user_ids, user_index = _dense_ids(frame[user].to_numpy())
-  item_ids, item_index = _dense_ids(frame[item].to_numpy())
+  user_ids, user_index = _dense_ids(frame[user].to_numpy(), user, source)
+  item_ids, item_index = _dense_ids(frame[item].to_numpy(), item, source)
   ratings = (np.ones(len(frame), np.float32) if rating is None
              else _numbers(frame, rating, "rating", source).astype(np.float32))
   stamps = (None if timestamp is None

@@ -28,7 +28,7 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
   except ImportError:
-    logger.warning("matplotlib is not installed: no figure (pip install -e '.[plot]')")
+    logger.warning("matplotlib is not installed: no figure (pip install matplotlib, a dependency of cfjax)")
     return None
   return plt
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender, adam_with_schedule
 from cfjax.types import Array, PRNGKey
 
@@ -48,6 +49,8 @@ def make_bpr(num_users: int, num_items: int, *, dim: int = 64, l2: float = 1e-4,
     A `Recommender` with `samples_negatives=True` and the hooks item_embeddings,
     user_embeddings and related_rows (FIA's rows of f(u, i): p_u, q_i, b_i).
   """
+  check_domains("bpr", dim=dim, l2=l2, learning_rate=learning_rate, init_std=init_std,
+                decay_steps=decay_steps)
 
   def init(key):
     user_key, item_key = jax.random.split(key)

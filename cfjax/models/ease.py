@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender, row_weights_leaf
 from cfjax.types import Array, Params
 
@@ -108,6 +109,7 @@ def make_ease(num_users: int, num_items: int, users, items, ratings=None, *,
     exact_retrain (Woodbury, vmapped over deletions), item_embeddings (B's rows) and
     user_embeddings (the rows of X).
   """
+  check_domains("ease", l2=l2)
   users = np.asarray(users, np.int32)
   items = np.asarray(items, np.int32)
   if users.shape != items.shape or users.ndim != 1:

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender, adam_with_schedule, row_weights_leaf
 from cfjax.models.bpr import uniform_negatives
 from cfjax.types import Array, Params
@@ -96,6 +97,8 @@ def make_lightgcn(num_users: int, num_items: int, users, items, *, dim: int = 64
   Raises:
     ValueError: users/items of different lengths or out of range.
   """
+  check_domains("lightgcn", dim=dim, num_layers=num_layers, l2=l2, learning_rate=learning_rate,
+                init_std=init_std, decay_steps=decay_steps)
   users = np.asarray(users, np.int32)
   items = np.asarray(items, np.int32)
   if users.shape != items.shape or users.ndim != 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender, adam_with_schedule, linen_functions
 
 
@@ -71,6 +72,8 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
   Returns:
     A `Recommender`.
   """
+  check_domains("mf", dim=dim, l2=l2, learning_rate=learning_rate, init_std=init_std,
+                global_mean=global_mean, decay_steps=decay_steps)
   module = BiasedMF(num_users, num_items, dim, init_std, float(global_mean))
   init, predict, scores = linen_functions(module)
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender
 from cfjax.types import Array, Params, PRNGKey
 
@@ -122,6 +123,8 @@ def make_multvae(num_items: int, *, hidden: int = 600, latent: int = 200,
   Raises:
     ValueError: on a non-positive size or a keep probability outside (0, 1].
   """
+  check_domains("multvae", hidden=hidden, latent=latent, dropout_keep=dropout_keep,
+                learning_rate=learning_rate, weight_decay=weight_decay)
   if num_items < 1 or hidden < 1 or latent < 1:
     raise ValueError(f"num_items={num_items}, hidden={hidden}, latent={latent} must be >= 1")
   if not 0.0 < dropout_keep <= 1.0:

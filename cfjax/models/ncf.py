@@ -13,6 +13,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender, adam_with_schedule, l2_penalty, linen_functions
 
 
@@ -72,6 +73,8 @@ def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
   Returns:
     A `Recommender`.
   """
+  check_domains("ncf", dim=dim, mlp_layers=tuple(mlp_layers), weight_decay=weight_decay,
+                learning_rate=learning_rate, decay_steps=decay_steps)
   module = NeuMF(num_users, num_items, dim, tuple(mlp_layers))
   init, predict, scores = linen_functions(module)
 

@@ -41,6 +41,7 @@ import numpy as np
 import optax
 import scipy.sparse as sp
 
+from cfjax.models.domains import check_domains
 from cfjax.models.base import Recommender
 
 TYPES = ("genre", "director", "actor")
@@ -291,6 +292,8 @@ def make_rcf(tables: RcfTables, num_users: int, num_items: int, *, hidden: int =
     user_embeddings, related_rows (the user's embedding row: ACCENT's 64 FIA parameters),
     attention_weights and attach_weights.
   """
+  check_domains("rcf", hidden=hidden, attention=attention, layers=tuple(layers), reg_t=reg_t,
+                learning_rate=learning_rate)
   alpha, reg_t = float(alpha), float(reg_t)
 
   def init(key):

@@ -111,3 +111,22 @@ def test_verified_rows_carry_the_raw_ids():
   row = verified_rows([verified])[0]
   assert (row["user_id"], row["item_id"], row["deleted_item_ids"]) == ("bob", "y", "x")
   assert row["item_title"] == "Film Y" and row["user"] == 1
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_datetime_timestamps_are_unix_seconds_whatever_the_unit(unit):
+  stamps = pd.to_datetime(pd.Series([874965758, 874965759]), unit="s").astype(f"datetime64[{unit}]")
+  frame = pd.DataFrame({"u": [1, 2], "i": [3, 4], "t": stamps})
+  data = Interactions.from_pandas(frame, user="u", item="i", timestamp="t")
+  assert data.timestamp.tolist() == [874965758, 874965759]
+  aware = frame.assign(t=stamps.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris"))
+  assert Interactions.from_pandas(aware, user="u", item="i",
+                                  timestamp="t").timestamp.tolist() == [874965758, 874965759]
+
+
+def test_an_id_spelled_the_same_in_two_types_is_refused_in_one_line():
+  frame = pd.DataFrame({"u": [5, "5", "ann"], "i": [1, 2, 3]}, dtype=object)
+  with pytest.raises(ValueError, match=r"column 'u' holds both .*5.* which would be two ids; "
+                                       r"give the column one type") as error:
+    Interactions.from_pandas(frame, user="u", item="i")
+  assert "\n" not in str(error.value)

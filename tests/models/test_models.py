@@ -152,3 +152,28 @@ def test_multvae_is_a_registered_amortised_model_that_make_model_refuses():
   assert isinstance(vae, MultVAE) and vae.hparams["hidden"] == 8
   with pytest.raises(ValueError, match="multvae is amortised.*train_multvae.*fold_in_recommender"):
     make_model("multvae", data)
+
+
+@pytest.mark.parametrize("name, hparams, message", [
+    ("mf", dict(l2=-1.0), r"model 'mf': l2=-1.0 is outside its domain \(a finite number >= 0\)"),
+    ("bpr", dict(l2=-10.0), r"model 'bpr': l2=-10.0 is outside"),
+    ("ncf", dict(learning_rate=0.0), r"learning_rate=0.0 is outside .*> 0"),
+    ("mf", dict(dim=2.5), r"dim=2.5 is outside its domain \(a whole number >= 1\)"),
+    ("mf", dict(learning_rate=float("nan")), r"learning_rate=nan is outside"),
+    ("ncf", dict(mlp_layers=(4, 0)), r"mlp_layers=\(4, 0\) is outside"),
+    ("ease", dict(l2=-2.0), r"model 'ease': l2=-2.0"),
+])
+def test_hyperparameters_outside_their_domain_are_refused_in_one_line(name, hparams, message):
+  from cfjax.data import make_synthetic
+  from cfjax.models import make_model
+  data = make_synthetic(num_users=6, num_items=8, density=0.5, seed=0, min_per_user=2)
+  with pytest.raises(ValueError, match=message) as error:
+    make_model(name, data, **hparams)
+  assert "\n" not in str(error.value)
+
+
+def test_hyperparameters_inside_their_domain_pass_including_numpy_scalars():
+  from cfjax.models.domains import check_domains
+  check_domains("mf", dim=np.int64(4), l2=np.float32(0.0), learning_rate=np.float32(0.05),
+                decay_steps=None, global_mean=-1.0)
+  check_domains("lightgcn", num_layers=0)
