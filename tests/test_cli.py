@@ -13,8 +13,8 @@ from cfjax.evaluate import verify
 from cfjax.explain import ExplainContext, get_explainer, run_explainer
 from cfjax.explain.base import Targets
 from cfjax.models import make_model
-from cfjax.papers.common import engine_chunk_size, trained_original
-from cfjax.papers.explain_user import TRAINING
+from cfjax.pipeline import engine_chunk_size, trained_original
+from cfjax.workflows.explain_user import TRAINING
 from cfjax.train import TrainSpec
 
 STEPS = 20
