@@ -468,14 +468,25 @@ def mult_vae_line(prep: Prepared) -> str:
           f"{prep.trained.best_ndcg:.4f} ({how})")
 
 
-def start(config, run: Run, runner: str):
-  """(resolved config, data, setup, finished table or None) of a table's `run`; checks the
-  config before loading anything and keeps the config.json record on `run`."""
+def begin(config, run: Run, runner: str, progress: Progress):
+  """The start every LCER table shares: checks the config before loading anything, keeps the
+  config.json record on `run`, then returns a finished run's table or prepares the Mult-VAE.
+
+  Returns:
+    (the resolved config, the `Prepared` or None, the finished table or None).
+  """
   resolved = resolve(config)
   data = cfdata.load(resolved.dataset, data_dir=resolved.get("data_dir"))
   planned = setup(resolved, data)
   record = run_config(resolved, data, runner=runner, model="multvae", prepared=planned.key)
-  return resolved, data, planned, run.finished(record)
+  done = run.finished(record)
+  if done is not None:
+    progress(f"reusing the finished run in {run.path}")
+    return resolved, None, done
+  prep = prepare(resolved, data, planned)
+  progress(mult_vae_line(prep))
+  run.timings["mult_vae"] = prep.info["seconds"]
+  return resolved, prep, None
 
 
 def prepared_metrics(prep: Prepared) -> dict:

@@ -11,9 +11,9 @@ import pandas as pd
 
 from cfjax import util
 from cfjax.evaluate.results import markdown_table
-from cfjax.papers.lcer.preparation import (Prepared, Progress, lcer_point, metric_cells, metrics_of,
-                                           mult_vae_line, prepare, prepared_metrics, record_rows,
-                                           start, table2_dir_of, table2_records)
+from cfjax.papers.lcer.preparation import (Prepared, Progress, begin, lcer_point, metric_cells,
+                                           metrics_of, prepared_metrics, record_rows, table2_dir_of,
+                                           table2_records)
 from cfjax.pipeline import Run
 
 SWEEP_FIELDS = ["param", "lam", "alpha", "validity", "length", "ps", "pn", "f_ns", "found",
@@ -137,13 +137,9 @@ def run_sweep(config, workdir, *, progress: Progress = print) -> dict:
   """
   table2_dir = table2_dir_of(config)
   with Run.held(workdir) as run:
-    config, data, planned, done = start(config, run, "lcer_sweep")
+    config, prep, done = begin(config, run, "lcer_sweep", progress)
     if done is not None:
-      progress(f"reusing the finished run in {workdir}")
       return done
-    prep = prepare(config, data, planned)
-    progress(mult_vae_line(prep))
-    run.timings["mult_vae"] = prep.info["seconds"]
     k = int(config.k)
     rows, records = [], {}
     for param, lam, alpha in sweep_points(config):

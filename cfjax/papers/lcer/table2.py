@@ -4,9 +4,8 @@ top-K lists, on `lcer.preparation`'s preparation."""
 from __future__ import annotations
 
 from cfjax.evaluate.results import markdown_table
-from cfjax.papers.lcer.preparation import (LABELS, METHODS, Progress, explain, metric_cells,
-                                           metrics_of, mult_vae_line, prepare, prepared_metrics,
-                                           record_rows, start)
+from cfjax.papers.lcer.preparation import (LABELS, METHODS, Progress, begin, explain, metric_cells,
+                                           metrics_of, prepared_metrics, record_rows)
 from cfjax.papers.published import LCER_TABLE1, LCER_TABLE2
 from cfjax.pipeline import Run
 
@@ -31,13 +30,9 @@ def run_table2(config, workdir, *, progress: Progress = print) -> dict:
     "best_epoch", "val_ndcg100"}.
   """
   with Run.held(workdir) as run:
-    config, data, planned, done = start(config, run, "lcer_table2")
+    config, prep, done = begin(config, run, "lcer_table2", progress)
     if done is not None:
-      progress(f"reusing the finished run in {workdir}")
       return done
-    prep = prepare(config, data, planned)
-    progress(mult_vae_line(prep))
-    run.timings["mult_vae"] = prep.info["seconds"]
     metrics, records = {}, []
     for k in config.ks:
       for method in METHODS:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from cfjax.evaluate.results import markdown_table
-from cfjax.papers.lcer.preparation import (LABELS, Prepared, Progress, explain, lcer_point,
-                                           metric_cells, metrics_of, mult_vae_line, prepare,
-                                           prepared_metrics, record_rows, start, table2_dir_of,
-                                           table2_records)
+from cfjax.papers.lcer.preparation import (LABELS, Prepared, Progress, begin, explain, lcer_point,
+                                           metric_cells, metrics_of, prepared_metrics, record_rows,
+                                           table2_dir_of, table2_records)
 from cfjax.papers.published import LCER_TABLE3
 from cfjax.pipeline import Run
 
@@ -116,13 +115,9 @@ def run_table3(config, workdir, *, progress: Progress = print) -> dict:
   """
   table2_dir = table2_dir_of(config)
   with Run.held(workdir) as run:
-    config, data, planned, done = start(config, run, "lcer_table3")
+    config, prep, done = begin(config, run, "lcer_table3", progress)
     if done is not None:
-      progress(f"reusing the finished run in {workdir}")
       return done
-    prep = prepare(config, data, planned)
-    progress(mult_vae_line(prep))
-    run.timings["mult_vae"] = prep.info["seconds"]
     k, sources = int(config.k), {}
     base = baseline_records(prep, k, config, table2_dir, run, sources, progress)
     metrics = {m: metrics_of(m, base[m]) for m in BASELINES}
