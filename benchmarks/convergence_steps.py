@@ -1,6 +1,6 @@
 """How many steps a trained original needs to converge, by optimizer (issue 12, item 3).
 
-Loads (or trains, once: `cfjax.papers.common.trained_original`) the original of
+Loads (or trains, once: `cfjax.pipeline.trained_original`) the original of
 * --model=ncf: ACCENT's NeuMF on its ML-100K data after the paper's 120,000 minibatch Adam
   steps (accent_table1's original), or
 * --model=mf: the benchmark's MF on MovieLens 100K (70 % split, 300 full-batch Adam steps,
@@ -32,7 +32,7 @@ import numpy as np
 from cfjax import data as cfdata
 from cfjax.models import make_model
 from cfjax.papers.accent import PAPER_STEPS
-from cfjax.papers.common import trained_original
+from cfjax.pipeline import trained_original
 from cfjax.train import Convergence, TrainSpec, to_train_data
 from cfjax.train.fit import fit_to_convergence
 from cfjax.util import peak_rss, write_json

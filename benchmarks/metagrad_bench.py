@@ -1,6 +1,6 @@
 """Metagradient vs knn vs the influence function (and certified) in the retrain-verified benchmark.
 
-The benchmark pipeline (`cfjax.papers.benchmark.run`) on MovieLens 100K with a biased MF
+The benchmark pipeline (`cfjax.workflows.benchmark.run`) on MovieLens 100K with a biased MF
 whose Adam step size decays to 0 along a cosine (a fixed point: where a metagradient means
 something, `cfjax.explain.metagrad`), each sampled test user's top-1 explained at e = 3,
 verified by the paired scratch protocol only (warm continuation after a decayed schedule
@@ -29,7 +29,7 @@ import numpy as np
 
 from cfjax.evaluate import environment_info, significance
 from cfjax.evaluate import leaderboard as lb
-from cfjax.papers import benchmark
+from cfjax.workflows import benchmark
 from cfjax.records import Explanation, VerifiedRecord, load_records
 from experiments.configs.benchmark import get_config
 

@@ -21,7 +21,7 @@ import jax
 from cfjax import data as cfdata
 from cfjax.evaluate.topn import model_scores, topn_metrics
 from cfjax.models import make_model
-from cfjax.papers.topn import implicit
+from cfjax.workflows.topn import implicit
 from cfjax.train import to_train_data, train_original
 
 GRIDS = {

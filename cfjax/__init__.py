@@ -2,7 +2,7 @@
 
 Layers, each importing only those before it (tests/test_layers.py checks it):
   util, version, types, records -> data -> models -> rank -> train -> influence, simulate
-  -> explain -> evaluate -> papers
+  -> explain -> evaluate -> pipeline -> papers -> workflows
 """
 
 from cfjax import data, evaluate, explain, influence, models, rank, simulate, train

@@ -6,7 +6,7 @@
 `explain` trains the original once (cached by data checksum, model, hyperparameters, training
 and seed under $CFJAX_CACHE_DIR or ~/.cache/cfjax), prints the user's top 5 with titles, each
 method's explanation as a sentence, and what retraining without it found beside a random
-placebo of the same size and the noise floor (`cfjax.papers.explain_user`).
+placebo of the same size and the noise floor (`cfjax.workflows.explain_user`).
 
 A mistake (an unknown dataset, user or method, a missing file, an impossible setting) ends in
 one line naming it (`--verbose` for a traceback).
@@ -98,7 +98,7 @@ def _quiet_jax() -> None:
 
 def explain(args: argparse.Namespace) -> None:
   """Runs `cfjax explain`: prints the report and writes it as JSON if asked."""
-  from cfjax.papers import explain_user as pipeline  # after argparse: --help stays instant
+  from cfjax.workflows import explain_user as pipeline  # after argparse: --help stays instant
 
   request = pipeline.Request(
       dataset=args.dataset, model=args.model, users=tuple(args.user or ()),

@@ -4,11 +4,11 @@
       [--models=mf,ncf,multvae] [--datasets=movielens,amazon]
 
 Writes leaderboard.md, rows.csv, table.json and one results directory per (dataset, model)
-with its figure. Pipeline: `cfjax.papers.benchmark.run`; settings:
+with its figure. Pipeline: `cfjax.workflows.benchmark.run`; settings:
 `experiments/configs/benchmark.py`; the protocol: docs/benchmark.md.
 """
 
-from cfjax.papers import benchmark
+from cfjax.workflows import benchmark
 from experiments import cli
 
 if __name__ == "__main__":

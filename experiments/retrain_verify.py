@@ -2,10 +2,10 @@
 
   CFJAX_DATA_DIR=../shared/data python -m experiments.retrain_verify [--preset=smoke]
 
-Pipeline: `cfjax.papers.retrain_verify`; settings: `experiments/configs/retrain_verify.py`.
+Pipeline: `cfjax.workflows.retrain_verify`; settings: `experiments/configs/retrain_verify.py`.
 """
 
-from cfjax.papers import retrain_verify
+from cfjax.workflows import retrain_verify
 from experiments import cli
 
 if __name__ == "__main__":

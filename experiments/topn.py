@@ -2,10 +2,10 @@
 
   CFJAX_DATA_DIR=../shared/data python -m experiments.topn --dataset=movielens --model=ease
 
-Pipeline: `cfjax.papers.topn`; settings (per-dataset presets): `experiments/configs/topn.py`.
+Pipeline: `cfjax.workflows.topn`; settings (per-dataset presets): `experiments/configs/topn.py`.
 """
 
-from cfjax.papers import topn
+from cfjax.workflows import topn
 from experiments import cli
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from cfjax import evaluate, rank
 from cfjax.data import DatasetError, Interactions
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
 from cfjax.models import MissingHookError, Recommender, make_model
-from cfjax.papers.common import trained_original
+from cfjax.pipeline import trained_original
 from cfjax.records import Explanation, read_jsonl
 from cfjax.train import TrainSpec, retrain, to_train_data, train_original
 from cfjax.train.health import DivergedError, check_scores

@@ -13,7 +13,7 @@ from cfjax.evaluate import verify
 from cfjax.explain import ExplainContext, get_explainer, run_explainer
 from cfjax.explain.base import Targets
 from cfjax.models import MODELS, make_model
-from cfjax.papers.common import engine_chunk_size, trained_original
+from cfjax.pipeline import engine_chunk_size, trained_original
 from cfjax.train import TrainSpec
 
 STEPS = 20

@@ -21,7 +21,9 @@ LAYERS = (
     ("influence", "simulate"),
     ("explain",),
     ("evaluate",),
+    ("pipeline",),
     ("papers",),
+    ("workflows",),
     ("cli", "__main__"),
 )
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -1,16 +1,21 @@
-"""ACCENT's Table 1 for NCF (Tran et al., SIGIR 2021): pure FIA, FIA and ACCENT at k = 5, 10, 20.
+"""ACCENT's Table 1 (Tran et al., SIGIR 2021): its NCF half (pure FIA, FIA and ACCENT) and its RCF
+half (pure attention, attention, pure FIA, FIA and ACCENT) at k = 5, 10, 20.
 
-Trains ACCENT's NeuMF on every row of accent-ml100k (no split, as ACCENT does), explains each
-user's top-1 unseen item with pure FIA, FIA (sec. 3.3.2) and ACCENT (Algorithm 1) for every
-candidate set size k, verifies every found explanation and a same-size placebo by warm
-retraining without its CF set (several seeds, seed-averaged scores; success when the
-replacement's new score exceeds the top-1's) and reports CF percentage and CF set size beside
-the paper's, with the noise floor and significance tests (`cfjax.evaluate.cf_table`): for
-each (method, k), CF % = 100 * successes / users explained (a failed search counts as a
-failure) and CF set size = the mean |CF set| over the successes (ACCENT sec. 4.1).
+One `run` for both halves over a small frozen value, `Half` (`ncf_half`, `rcf_half`): the
+model, its data, the methods and their options, and the verification protocol. NCF: ACCENT's
+NeuMF on every row of accent-ml100k (no split, as ACCENT does), verified by warm retraining
+without the CF set (several seeds, seed-averaged scores). RCF: ACCENT's RCF
+(`cfjax.models.rcf`) on the accent-rcf triples, FIA over the user's 64-dim embedding row
+(Hessian damping 0.01 as ACCENT's RCF code), verified by retraining FROM SCRATCH (init fixed,
+one retrain per shuffling seed 2512, 3512, 4091, 4214, 9846, scores averaged; "warm" on the
+CPU presets, since one RCF step costs about a second there). Success when the replacement's
+new score exceeds the top-1's; the table reports CF percentage and CF set size beside the
+paper's, with the noise floor and significance tests (`cfjax.evaluate.cf_table`): for each
+(method, k), CF % = 100 * successes / users explained (a failed search counts as a failure)
+and CF set size = the mean |CF set| over the successes (ACCENT sec. 4.1).
 
-The three methods run on ONE `ExplainContext`, so each k's FIA influences of every history row
-on every top-k score are computed once and shared through `ctx.cache` (keyed by k). Each k's
+The methods run on ONE `ExplainContext`, so each k's FIA influences of every history row on
+every top-k score are computed once and shared through `ctx.cache` (keyed by k). Each k's
 explanations and verified records are saved in the results' work directory as they are made;
 a rerun with the same settings resumes from them, and all unfinished k are verified in ONE
 `verify` call (k = 10 and 20 mostly pick the same sets, and `verify` retrains each distinct
@@ -20,7 +25,6 @@ a rerun with the same settings resumes from them, and all unfinished k are verif
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import pathlib
@@ -32,19 +36,22 @@ from tqdm.auto import tqdm
 
 from cfjax import data as cfdata
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate import ResultsDir, cf_table, verified_rows, verify
+from cfjax.evaluate import cf_table, verified_rows, verify
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.papers import published
-from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
+from cfjax.pipeline import Run, engine_chunk_size, original_context, run_config
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
 from cfjax.train import Convergence, TrainSpec, steps_per_epoch
-from cfjax.util import atomic_write_text, timed, to_json, write_json
+from cfjax.util import atomic_write_text, timed, write_json
 
 KS = (5, 10, 20)
 PAPER_STEPS = published.ACCENT_STEPS  # ACCENT's training and retraining length
-MODEL = "ncf"  # this module's half of Table 1; the RCF half is cfjax.papers.accent_rcf
 MODELS = ("ncf", "rcf", "all")  # --model: one half, or both into <workdir>/ncf and /rcf
+RCF_DATASET = "accent-rcf"
+RCF_METHODS = ("pure_attention", "attention", "pure_fia", "fia", "accent")
+FIA_METHODS = ("pure_fia", "fia", "accent")
+RCF_DAMPING = 0.01  # ACCENT's RCF FIA Hessian damping (RCF/src/rcf.py)
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +67,19 @@ def check_model(name: str) -> None:
 
 
 def check_settings(config, model: str | None = None) -> None:
-  """One-line errors for impossible settings, before any data is loaded."""
-  check_model(model or config.model)
+  """One-line errors for impossible settings of half `model` (default config.model; "all":
+  both), before any data is loaded."""
+  model = model or config.model
+  check_model(model)
+  if model in ("ncf", "all"):
+    check_ncf_settings(config)
+  if model in ("rcf", "all"):
+    check_rcf_settings(config)
+  table_ks(config)
+
+
+def check_ncf_settings(config) -> None:
+  """One-line errors for impossible NCF settings."""
   positive = {"train_steps": config.train_steps, "verify_steps": config.verify_steps,
               "verify_seeds": config.verify_seeds, "batch_size": config.batch_size}
   if config.users is not None:
@@ -69,10 +87,26 @@ def check_settings(config, model: str | None = None) -> None:
   for name, value in positive.items():
     if int(value) < 1:
       raise ValueError(f"{name}={value} must be >= 1")
-  table_ks(config)
   if int(config.verify_batch_size) < 0:
     raise ValueError(f"verify_batch_size={config.verify_batch_size} must be >= 0 (0: full "
                      "batch)")
+
+
+def check_rcf_settings(config) -> None:
+  """One-line errors for impossible RCF settings (the rcf_* fields)."""
+  for name in ("rcf_train_epochs", "rcf_verify_epochs", "rcf_batch_size"):
+    if int(config[name]) < 1:
+      raise ValueError(f"{name}={config[name]} must be >= 1")
+  if config.rcf_verify_steps is not None and int(config.rcf_verify_steps) < 1:
+    raise ValueError(f"rcf_verify_steps={config.rcf_verify_steps} must be >= 1 (None: "
+                     "rcf_verify_epochs epochs)")
+  if config.rcf_verify_protocol not in ("scratch", "warm"):
+    raise ValueError(f"rcf_verify_protocol={config.rcf_verify_protocol!r}; pass 'scratch' "
+                     "(ACCENT) or 'warm'")
+  if not list(config.rcf_verify_seeds):
+    raise ValueError("rcf_verify_seeds is empty; pass at least one shuffling seed")
+  if config.rcf_users is not None and int(config.rcf_users) < 1:
+    raise ValueError(f"rcf_users={config.rcf_users} must be >= 1")
 
 
 def table_ks(config) -> tuple[int, ...]:
@@ -114,7 +148,8 @@ def explained_users(train: Interactions, num_users: int | None, seed: int) -> np
 
 
 def explain_k(ctx: ExplainContext, targets: Targets, k: int,
-              methods: Sequence[str] = cf_table.METHODS) -> list[Explanation]:
+              methods: Sequence[str] = cf_table.METHODS,
+              fia_options: dict | None = None) -> list[Explanation]:
   """Every method's explanation of every target at candidate set size k.
 
   The methods share the FIA influences I(z, y_ut) (ACCENT eq. 5) of every history row z on
@@ -125,14 +160,16 @@ def explain_k(ctx: ExplainContext, targets: Targets, k: int,
     targets: [B] users and their top-1 items (`top1_targets`).
     k: the top-k size: the candidate replacements are top-2..top-k.
     methods: registered explainer names run with `k=k`.
+    fia_options: more options of the FIA methods (`FIA_METHODS`; RCF: damping, chunk_size).
 
   Returns:
     [len(methods) * B] records, method by method, each with extra["k"] = k.
   """
   records = []
   for method in tqdm(methods, desc=f"explaining (k={k})", unit="method", leave=False):
+    options = {"k": k, **((fia_options or {}) if method in FIA_METHODS else {})}
     records += [cf_table.with_k(record, k)
-                for record in run_explainer(get_explainer(method, k=k), ctx, targets)]
+                for record in run_explainer(get_explainer(method, **options), ctx, targets)]
   return records
 
 
@@ -203,26 +240,129 @@ def work_settings(record: dict) -> dict:
   return work
 
 
+@dataclasses.dataclass(frozen=True)
+class Half:
+  """One half of Table 1: what its model, data, methods and verification protocol are.
+
+  Attributes:
+    model: "ncf" or "rcf" (`make_model`).
+    dataset: the canonical dataset name.
+    methods: the explainers, in the table's order.
+    fia_options: more options of the FIA methods (RCF: Hessian damping, one pair per chunk).
+    published: (method, k) -> the paper's (CF %, CF set size).
+    users: how many users to explain (None: all).
+    spec: how the original is trained.
+    protocol: "warm" or "scratch" retraining of each verification.
+    seeds: retraining seeds (scores averaged over them).
+    steps: retraining steps; batch_size: rows per step (None: full batch).
+    until: retrain to convergence instead (NCF's verify_tol), else None.
+    chunk_size: models per verify engine call.
+    facts: what config.json records beyond the common fields (protocol label, scale, ...).
+  """
+
+  model: str
+  dataset: str
+  methods: tuple[str, ...]
+  fia_options: dict
+  published: dict
+  users: int | None
+  spec: TrainSpec
+  protocol: str
+  seeds: tuple[int, ...]
+  steps: int
+  batch_size: int | None
+  until: Convergence | None
+  chunk_size: int
+  facts: dict
+
+
+def ncf_half(config, train: Interactions) -> Half:
+  """ACCENT's NeuMF on accent-ml100k: warm retraining for verify_steps under verify_seeds
+  (or to convergence with verify_tol), the config's users."""
+  until = None
+  if config.get("verify_tol") is not None:  # retrain to convergence (full batch, L-BFGS)
+    until = Convergence(tol=float(config.verify_tol), max_steps=int(config.verify_steps))
+  seeds = (0,) if until is not None else tuple(range(int(config.verify_seeds)))
+  batch = (int(config.verify_batch_size) or None) if until is None else None
+  return Half(
+      model="ncf", dataset=cfdata.canonical_name(config.dataset), methods=cf_table.METHODS,
+      fia_options={}, published=published.ACCENT_TABLE1_NCF, users=config.users,
+      spec=TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
+                     seed=int(config.seed)),
+      protocol="warm", seeds=seeds, steps=int(config.verify_steps), batch_size=batch,
+      until=until, chunk_size=verify_chunk_size(config.chunk_size),
+      facts={"protocol": "warm" if until is None else "warm-converged",
+             "verify_until": None if until is None else dataclasses.asdict(until),
+             "scale": scale(len(train), config)})
+
+
+def rcf_half(config, train: Interactions) -> Half:
+  """ACCENT's RCF on accent-rcf: rcf_train_epochs of the original (seeded by the first
+  shuffling seed), then per shuffling seed a retrain from scratch (init fixed) or warm."""
+  batch = int(config.rcf_batch_size)
+  per_epoch = steps_per_epoch(len(train), batch)
+  seeds = tuple(int(s) for s in config.rcf_verify_seeds)
+  protocol = str(config.rcf_verify_protocol)
+  return Half(
+      model="rcf", dataset=RCF_DATASET, methods=RCF_METHODS,
+      # One (user, item) pair per vmapped FIA chunk: RCF's Hessian over a pair's related rows
+      # holds every row's attention activations (16 pairs asked for 28 GB).
+      fia_options={"damping": RCF_DAMPING, "chunk_size": 1},
+      published=published.ACCENT_TABLE1_RCF, users=config.rcf_users,
+      spec=TrainSpec(steps=int(config.rcf_train_epochs) * per_epoch, batch_size=batch,
+                     seed=seeds[0]),
+      protocol=protocol, seeds=seeds,
+      steps=(int(config.rcf_verify_epochs) * per_epoch if config.rcf_verify_steps is None
+             else int(config.rcf_verify_steps)),
+      batch_size=batch, until=None, chunk_size=int(config.chunk_size or 1),
+      facts={"model": "rcf", "methods": list(RCF_METHODS), "fia_damping": RCF_DAMPING,
+             "protocol": protocol + (" (init fixed, seeds shuffle)"
+                                     if protocol == "scratch" else ""),
+             "scale": {"train_epochs": int(config.rcf_train_epochs),
+                       "verify_epochs": int(config.rcf_verify_epochs),
+                       "paper_epochs": published.ACCENT_RCF_EPOCHS}})
+
+
+HALVES = {"ncf": ncf_half, "rcf": rcf_half}
+
+
+def load_data(config, model: str) -> Interactions:
+  """The half's data: config.dataset for NCF (accent-ml100k), ACCENT's RCF triples and side
+  data (`load("accent-rcf")`) for RCF."""
+  name = RCF_DATASET if model == "rcf" else cfdata.canonical_name(config.dataset)
+  return cfdata.load(name, data_dir=config.data_dir)
+
+
+def half_record(config, train: Interactions, model, half: Half, ks: Sequence[int]) -> dict:
+  """config.json of a half: the settings (dataset canonical), data, code, and the protocol."""
+  spec = half.spec
+  record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
+                      original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
+                                     "seed": spec.seed},
+                      verify_seeds=list(half.seeds), verify_steps=half.steps,
+                      verify_batch_size=half.batch_size, verify_chunk_size=half.chunk_size,
+                      **half.facts)
+  record["config"]["dataset"] = half.dataset
+  return record
+
+
 def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
-  """ACCENT's Table 1 for config.model: "ncf" (`run_ncf`), "rcf" (`cfjax.papers.accent_rcf`)
-  or "all" (`run_all`); returns table.json."""
-  check_model(config.model)
-  if config.model == "ncf":
-    return run_ncf(config, workdir, progress=progress)
-  from cfjax.papers import accent_rcf  # it builds on this module
-  if config.model == "rcf":
-    return accent_rcf.run(config, workdir, progress=progress)
-  return run_all(config, workdir, progress=progress)
+  """ACCENT's Table 1 for config.model: one half ("ncf", "rcf": `run_half`) or both ("all":
+  `run_all`); returns table.json."""
+  check_settings(config)
+  if config.model == "all":
+    return run_all(config, workdir, progress=progress)
+  return run_half(config, workdir, progress=progress)
 
 
-@holds_workdir
-def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
-  """Runs (or resumes, or finds finished) ACCENT's Table 1 into `workdir`; returns table.json.
+def run_half(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
+  """Runs (or resumes, or finds finished) half config.model of Table 1 into `workdir`.
 
   Args:
-    config: `experiments/configs/accent_table1.py`'s fields (dataset, data_dir, model, seed,
-      users, train_steps, batch_size, verify_steps, verify_seeds, verify_batch_size,
-      chunk_size, cache_dir).
+    config: `experiments/configs/accent_table1.py`'s fields: NCF reads dataset, data_dir,
+      seed, users, train_steps, batch_size, verify_steps, verify_seeds, verify_batch_size,
+      verify_tol, chunk_size, cache_dir; RCF reads seed, data_dir, cache_dir, chunk_size and
+      the rcf_* fields (users, train/verify epochs or steps, batch size, protocol, seeds).
     workdir: the results directory.
     progress: show the verification engine's progress bar.
 
@@ -232,71 +372,47 @@ def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dic
   """
   check_settings(config)
   ks = table_ks(config)
-  results = ResultsDir(workdir)
-  with timed() as total:
-    dataset = cfdata.canonical_name(config.dataset)
-    train = cfdata.load(dataset, data_dir=config.data_dir)
-    model = make_model(MODEL, train)
-    until = None
-    if config.get("verify_tol") is not None:  # retrain to convergence (full batch, L-BFGS)
-      until = Convergence(tol=float(config.verify_tol), max_steps=int(config.verify_steps))
-    seeds = (0,) if until is not None else tuple(range(int(config.verify_seeds)))
-    verify_batch = (int(config.verify_batch_size) or None) if until is None else None
-    chunk_size = verify_chunk_size(config.chunk_size)
-    spec = TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
-                     seed=int(config.seed))
-    record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
-                        original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
-                                       "seed": spec.seed},
-                        protocol="warm" if until is None else "warm-converged",
-                        verify_until=None if until is None else dataclasses.asdict(until),
-                        verify_seeds=list(seeds),
-                        verify_steps=int(config.verify_steps), verify_batch_size=verify_batch,
-                        scale=scale(len(train), config), verify_chunk_size=chunk_size)
-    record["config"]["dataset"] = dataset
-    done = results.finished(record)
+  with Run.held(workdir) as run:
+    train = load_data(config, config.model)
+    model = make_model(config.model, train)
+    half = HALVES[config.model](config, train)
+    done = run.finished(half_record(config, train, model, half, ks))
     if done is not None:
       return done
-    work = results.work_dir(work_settings(record))
-    original, training = trained_original(model, train, spec, cache_dir=config.cache_dir)
-    ctx = ExplainContext.from_original(model, train, original, spec)
-    users = explained_users(train, config.users, int(config.seed))
+    work = run.work_dir(work_settings(run.record))
+    ctx, training = original_context(model, train, half.spec, cache_dir=config.cache_dir)
+    users = explained_users(train, half.users, int(config.seed))
     targets = top1_targets(ctx, users)
     verify_records = lambda records: verify(
-        records, model=model, train=train, original=original, protocol="warm", seeds=seeds,
-        steps=int(config.verify_steps), batch_size=verify_batch, ks=(1,), chunk_size=chunk_size,
-        progress=progress, until=until)
+        records, model=model, train=train, original=ctx.original, protocol=half.protocol,
+        seeds=half.seeds, steps=half.steps, batch_size=half.batch_size, ks=(1,),
+        chunk_size=half.chunk_size, progress=progress, until=half.until)
     verified_by_k, work_timings = run_ks(
-        ks, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
-        train=train, work_dir=work, seed=int(config.seed))
-    table = cf_table.table(verified_by_k, users, published.ACCENT_TABLE1_NCF)
-    markdown = cf_table.markdown(table)
-  verified = [v for k in ks for v in verified_by_k[k]]
-  record["metrics"] = {"users": len(users), "verified_records": len(verified),
-                       "verified_this_run": work_timings.pop("verified_records", 0),
-                       "original_model": training["cache"],
-                       "original_loaded": training["loaded"]}
-  record["timings"] = {"train_original_s": training["seconds"], **work_timings,
-                       "total_s": total.seconds}
-  results.write(config=record, records=verified, rows=verified_rows(verified), table=table,
-                markdown=markdown)
-  return json.loads(to_json(table))  # as table.json holds it (k keys are strings there)
+        ks, explain=lambda k: explain_k(ctx, targets, k, half.methods, half.fia_options),
+        verify_records=verify_records, train=train, work_dir=work, seed=int(config.seed))
+    table = cf_table.table(verified_by_k, users, half.published, methods=half.methods)
+    verified = [v for k in ks for v in verified_by_k[k]]
+    metrics = {"users": len(users), "verified_records": len(verified),
+               "verified_this_run": work_timings.pop("verified_records", 0),
+               "original_model": training["cache"], "original_loaded": training["loaded"],
+               "backend": jax.default_backend()}
+    return run.write(table=table, markdown=cf_table.markdown(table), records=verified,
+                     rows=verified_rows(verified), metrics=metrics,
+                     timings={"train_original_s": training["seconds"], **work_timings})
 
 
-@holds_workdir
 def run_all(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
   """Both halves of Table 1 into <workdir>/ncf and <workdir>/rcf, each resumable on its own,
   with both tables in <workdir>/table.md and table.json ({"ncf": ..., "rcf": ...})."""
-  from cfjax.papers import accent_rcf
-  check_settings(config, model=MODEL)
-  accent_rcf.check_settings(config)
+  check_settings(config, model="all")
   tables, parts = {}, []
-  for name, pipeline in (("ncf", run_ncf), ("rcf", accent_rcf.run)):
-    half = config.copy_and_resolve_references()
-    half.model = name
-    tables[name] = pipeline(half, pathlib.Path(workdir) / name, progress=progress)
-    text = (pathlib.Path(workdir) / name / "table.md").read_text(encoding="utf-8")
-    parts.append(f"## {name.upper()}\n\n{text}")
-  write_json(pathlib.Path(workdir) / "table.json", tables)
-  atomic_write_text(pathlib.Path(workdir) / "table.md", "\n".join(parts))
+  with Run.held(workdir) as run:
+    for name in ("ncf", "rcf"):
+      half = config.copy_and_resolve_references()
+      half.model = name
+      tables[name] = run_half(half, run.path / name, progress=progress)
+      text = (run.path / name / "table.md").read_text(encoding="utf-8")
+      parts.append(f"## {name.upper()}\n\n{text}")
+    write_json(run.path / "table.json", tables)
+    atomic_write_text(run.path / "table.md", "\n".join(parts))
   return tables

@@ -50,7 +50,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.verify_tol = ml_collections.FieldReference(None, field_type=float)
   config.chunk_size = ml_collections.FieldReference(None, field_type=int)  # None: 8 on CPU
   config.cache_dir = "results/cache/originals"  # trained originals, shared between runs
-  # RCF half (cfjax/papers/accent_rcf.py; data accent-rcf, ACCENT's RCF settings in the model):
+  # RCF half (cfjax/papers/accent.py rcf_half; data accent-rcf, ACCENT's RCF settings in the model):
   # epochs of the original and of each from-scratch verification retrain (ACCENT: 50 each),
   # rows per step (512), and the shuffling seeds (init fixed), scores averaged over them.
   config.rcf_train_epochs = 50

@@ -21,7 +21,7 @@ def model_settings() -> ml_collections.ConfigDict:
   # MF and ACCENT's NeuMF (Table 3's personalising settings: L2 1e-4, Adam 1e-2, 1,246-row
   # minibatches) as registered (cfjax.models.MODELS: the recipe `cfjax explain` trains by)
   mf, ncf = _registered("mf"), _registered("ncf")
-  # the top-N models (cfjax.papers.topn.MODEL_PRESETS, docs/models.md); full batch
+  # the top-N models (cfjax.workflows.topn.MODEL_PRESETS, docs/models.md); full batch
   bpr = {"steps": 800, "batch_size": ml_collections.FieldReference(None, field_type=int),
          "hparams": {"dim": 64, "l2": 1e-3, "learning_rate": 0.003}}
   lightgcn = {"steps": 400, "batch_size": ml_collections.FieldReference(None, field_type=int),

@@ -1,6 +1,6 @@
 """Config of the top-N accuracy runner (`python -m experiments.topn`).
 
-Training settings and hyperparameters come from `cfjax.papers.topn.MODEL_PRESETS` for the
+Training settings and hyperparameters come from `cfjax.workflows.topn.MODEL_PRESETS` for the
 (dataset, model); set steps / batch_size / epochs or hparams.<name> to override them.
 """
 

@@ -10,7 +10,7 @@ import pytest
 import cfjax.explain as explain
 from cfjax.explain import (COSTS, EXPLAINERS, HELPER_MODULES, available_explainers, cost_of,
                            get_explainer, unregistered_modules)
-from cfjax.papers.explain_user import Request, resolve_methods
+from cfjax.workflows.explain_user import Request, resolve_methods
 from tests.explain.test_conformance import check_conformance, context
 
 NEW_METHOD = '''

@@ -12,7 +12,8 @@ import pytest
 
 from cfjax.data import Interactions
 from cfjax.evaluate import cf_table
-from cfjax.papers import accent, common
+from cfjax import pipeline
+from cfjax.papers import accent
 from cfjax.records import Explanation, VerifiedRecord, read_jsonl
 from experiments.configs import accent_table1 as accent_config
 from tests.conftest import needs_data
@@ -96,7 +97,7 @@ def tiny_config(tmp_path, **overrides):
   return config
 
 
-def fake_explain_k(ctx, targets, k, methods=cf_table.METHODS):
+def fake_explain_k(ctx, targets, k, methods=cf_table.METHODS, fia_options=None):
   """Each user's two first history items, top-1 replaced by top-2, for every method."""
   top = ctx.top_k(targets.users, 2)[0]
   return [Explanation(int(u), int(t[0]), tuple(int(i) for i in ctx.train.history_items(u)[:2]),
@@ -163,7 +164,7 @@ def test_rerun_finds_the_finished_results(copy_of, monkeypatch):
   config, out, table = copy_of
   forbid(monkeypatch, accent, "explain_k")
   forbid(monkeypatch, accent, "verify")
-  forbid(monkeypatch, common, "train_original")
+  forbid(monkeypatch, pipeline, "train_original")
   assert accent.run(config, out, progress=False) == table
 
 
@@ -172,7 +173,7 @@ def test_interrupted_run_verifies_only_the_unfinished_k(copy_of, monkeypatch):
   (out / "table.json").unlink()
   (out / "work" / "verified_k20.jsonl").unlink()
   forbid(monkeypatch, accent, "explain_k")  # k=20's explanations were saved
-  forbid(monkeypatch, common, "train_original")  # the original comes from the cache
+  forbid(monkeypatch, pipeline, "train_original")  # the original comes from the cache
   calls = []
   real_verify = accent.verify
   monkeypatch.setattr(accent, "verify",
@@ -195,7 +196,7 @@ def test_chunk_size_does_not_invalidate_the_work_files(copy_of, monkeypatch):
 
 def test_another_setting_starts_afresh_but_shares_the_original(copy_of, monkeypatch):
   config, out, table = copy_of
-  forbid(monkeypatch, common, "train_original")
+  forbid(monkeypatch, pipeline, "train_original")
   monkeypatch.setattr(accent, "explain_k", fake_explain_k)
   other = tiny_config(pathlib.Path(config.cache_dir).parent, verify_steps=3)
   accent.run(other, out, progress=False)
@@ -302,18 +303,16 @@ def test_rcf_half_end_to_end_on_tiny_data(tmp_path, monkeypatch):
   """--model=rcf on tiny synthetic RCF data with a fake explainer: the five methods' rows
   beside the paper's RCF numbers, with placebos, noise floors and the tests."""
   from cfjax.data.rcf import synthetic_rcf
-  from cfjax.papers import accent_rcf
   from cfjax.papers.published import ACCENT_TABLE1_RCF
-  monkeypatch.setattr(accent_rcf, "load_data",
-                      lambda config: synthetic_rcf(num_users=4, num_items=10, per_user=5))
-  monkeypatch.setattr(accent_rcf, "explain_k", lambda ctx, targets, k: fake_explain_k(
-      ctx, targets, k, methods=accent_rcf.METHODS))
+  monkeypatch.setattr(accent, "load_data",
+                      lambda config, model: synthetic_rcf(num_users=4, num_items=10, per_user=5))
+  monkeypatch.setattr(accent, "explain_k", fake_explain_k)
   config = tiny_config(tmp_path, model="rcf", ks=(3,), rcf_users=2, rcf_train_epochs=1,
                        rcf_batch_size=4, rcf_verify_protocol="scratch", rcf_verify_steps=2,
                        rcf_verify_seeds=(2512, 3512))
   table = accent.run(config, tmp_path / "out")
   methods = {r["method"] for r in table["rows"]}
-  assert set(accent_rcf.METHODS) <= methods
+  assert set(accent.RCF_METHODS) <= methods
   assert {"placebo_attention", "noise_accent"} <= methods
   row = next(r for r in table["rows"] if r["method"] == "attention" and r["metric"] == "cf_size")
   assert row["paper"] is None  # k=3 is not in the paper; k=5 would be:
@@ -324,19 +323,15 @@ def test_rcf_half_end_to_end_on_tiny_data(tmp_path, monkeypatch):
 
 
 def test_all_runs_both_halves_into_subdirectories(tmp_path, monkeypatch):
-  from cfjax.papers import accent_rcf
   calls = []
 
-  def fake(name):
-    def run(config, workdir, progress=True):
-      calls.append((name, config.model, pathlib.Path(workdir).name))
-      pathlib.Path(workdir).mkdir(parents=True)
-      (pathlib.Path(workdir) / "table.md").write_text(f"{name} table\n")
-      return {"rows": [name]}
-    return run
+  def fake(config, workdir, progress=True):
+    calls.append((config.model, config.model, pathlib.Path(workdir).name))
+    pathlib.Path(workdir).mkdir(parents=True)
+    (pathlib.Path(workdir) / "table.md").write_text(f"{config.model} table\n")
+    return {"rows": [config.model]}
 
-  monkeypatch.setattr(accent, "run_ncf", fake("ncf"))
-  monkeypatch.setattr(accent_rcf, "run", fake("rcf"))
+  monkeypatch.setattr(accent, "run_half", fake)
   tables = accent.run(tiny_config(tmp_path, model="all"), tmp_path / "out")
   assert calls == [("ncf", "ncf", "ncf"), ("rcf", "rcf", "rcf")]
   assert tables == {"ncf": {"rows": ["ncf"]}, "rcf": {"rows": ["rcf"]}}

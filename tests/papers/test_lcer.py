@@ -85,8 +85,10 @@ def test_unknown_methods_are_refused():
     lcer.resolve(config)
 
 
-@pytest.mark.parametrize("runner", ["lcer_table2", "lcer_table3", "lcer_sweep"])
-def test_runners_say_offline_datasets_are_unavailable(runner):
+def test_runner_says_offline_datasets_are_unavailable_in_one_line():
+  """One runner as a subprocess (the CLI's one-line error); every pipeline in-process
+  (`test_pipelines_refuse_offline_datasets_before_any_work`): they share `resolve`."""
+  runner = "lcer_table3"
   run = subprocess.run([sys.executable, "-m", f"experiments.{runner}", "--dataset=epinions",
                         "--preset=smoke"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
@@ -94,6 +96,16 @@ def test_runners_say_offline_datasets_are_unavailable(runner):
   assert run.stderr.strip().splitlines()[-1] == (
       f"{runner}: error: Epinions: its files are not available offline; run "
       "--dataset=ml-100k or --dataset=ml-1m (--verbose for a traceback)")
+
+
+@pytest.mark.parametrize("module, run", PIPELINES)
+def test_pipelines_refuse_offline_datasets_before_any_work(tmp_path, module, run):
+  config = module.get_config("smoke")
+  config.dataset = "epinions"
+  with pytest.raises(ValueError, match="^Epinions: its files are not available offline; run "
+                     "--dataset=ml-100k or --dataset=ml-1m$"):
+    run(config, tmp_path / "out", progress=QUIET)
+  assert not (tmp_path / "out").exists()
 
 
 def test_table3_picks_the_closest_length():

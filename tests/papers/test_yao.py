@@ -8,6 +8,7 @@ import pytest
 
 from cfjax import data as cfdata
 from cfjax.papers import yao
+from cfjax.papers.yao import preparation, table3
 from cfjax.records import Explanation, VerifiedRecord, read_jsonl
 from experiments.configs import ablations as ablations_config
 from experiments.configs import table2 as table2_config
@@ -47,7 +48,7 @@ def tiny_table2():
 def synthetic_data(monkeypatch):
   """The pipelines load 30 users x 40 items of synthetic data instead of the config's."""
   full = cfdata.load("synthetic", num_users=30, num_items=40, density=0.4)
-  monkeypatch.setattr(yao, "load", lambda config: full)
+  monkeypatch.setattr(preparation, "load", lambda config: full)
   return full
 
 
@@ -86,7 +87,7 @@ def test_table3_writes_each_model_and_a_combined_table_then_reuses_them(table3_r
   def fail(*args, **kwargs):
     raise AssertionError("a finished run was recomputed")
 
-  monkeypatch.setattr(yao, "prepare", fail)
+  monkeypatch.setattr(table3, "prepare", fail)
   assert yao.run_table3(tiny_table3(), table3_run, progress=False)["models"]["mf"] == table
 
 
@@ -121,7 +122,7 @@ def test_table2_refuses_a_table3_run_made_with_other_settings(tmp_path, syntheti
   def fail(*args, **kwargs):
     raise AssertionError("trained before checking the store")
 
-  monkeypatch.setattr(yao, "trained_original", fail)
+  monkeypatch.setattr(preparation, "original_context", fail)
   with pytest.raises(ValueError, match="simulation made with other settings"):
     yao.run_table2(config, tmp_path / "t2", progress=False)
 

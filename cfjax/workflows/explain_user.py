@@ -30,10 +30,10 @@ from cfjax.data.interactions import Interactions
 from cfjax.evaluate import verify
 from cfjax.evaluate.cf_table import placebo_record
 from cfjax.evaluate.describe import describe, rating_of, user_name
-from cfjax.explain import ExplainContext, get_explainer, run_explainer
+from cfjax.explain import get_explainer, run_explainer
 from cfjax.explain.base import Targets, explainers_for
 from cfjax.models import MODELS, make_model
-from cfjax.papers.common import engine_chunk_size, trained_original
+from cfjax.pipeline import engine_chunk_size, original_context
 from cfjax.records import Explanation, VerifiedRecord
 from cfjax.train import TrainSpec
 from cfjax.util import check_int, code_version
@@ -170,6 +170,55 @@ def _outcome(verified: VerifiedRecord, k: int, paired: bool) -> dict:
           "replacement_overtook": verified.replacement_overtook}
 
 
+def verified_outcomes(request: Request, ctx, checked: list[Explanation], seeds: list[int],
+                      chunk_size: int, *, progress: bool) -> dict[tuple, list[dict]]:
+  """(method, user) -> what retraining without each checked record found, one entry per seed
+  (`verify` from scratch, one call per seed; the first seed is the original's: paired)."""
+  outcomes: dict[tuple, list[dict]] = {}
+  for seed in seeds:
+    for verified in verify(checked, model=ctx.model, train=ctx.train, original=ctx.original,
+                           protocol="scratch", seeds=(seed,), steps=ctx.spec.steps,
+                           batch_size=ctx.spec.batch_size, ks=(request.k,),
+                           chunk_size=chunk_size, progress=progress):
+      key = (verified.explanation.method, verified.explanation.user)
+      outcomes.setdefault(key, []).append(
+          _outcome(verified, request.k, paired=seed == request.seed))
+  return outcomes
+
+
+def user_report(request: Request, data: Interactions, user: int, top_items: np.ndarray,
+                top_scores: np.ndarray, records: list[Explanation],
+                placebos: list[Explanation], outcomes: dict, seconds: dict) -> dict:
+  """One user's part of the report: the top-5, the target, per method its sentence, deleted
+  items and verification beside its placebo's, and the noise floor."""
+  target = int(top_items[0])
+  floor = outcomes.get(("none", user), [])
+  entries = []
+  for record in (r for r in records if r.user == user):
+    placebo = [p for p in placebos if p.user == user and p.extra["placebo_of"] == record.method]
+    entry = {"method": record.method, "found": record.found,
+             "sentence": describe(record, data, request.k),
+             "deleted": [_item(data, user, i) for i in record.deleted_items],
+             "replacement": (None if record.replacement is None else
+                             _item(data, user, record.replacement)),
+             "seconds": seconds[record.method]}
+    if request.verify and record.found:
+      mine = outcomes[(record.method, user)]
+      theirs = outcomes.get((placebo[0].method, user), []) if placebo else []
+      entry["verification"] = mine
+      entry["held"] = sum(o["left_top_k"] for o in mine)
+      entry["placebo"] = {"deleted": [_item(data, user, i) for i in placebo[0].deleted_items],
+                          "verification": theirs,
+                          "held": sum(o["left_top_k"] for o in theirs)}
+    entries.append(entry)
+  return {"user": util.jsonable(data.user_ids[user]) if data.user_ids is not None else user,
+          "history": len(data.history_rows(user)),
+          "top": [_item(data, user, int(i), s) for i, s in zip(top_items, top_scores)],
+          "target": _item(data, user, target),
+          "methods": entries,
+          "noise_floor": {"verification": floor, "held": sum(o["left_top_k"] for o in floor)}}
+
+
 def explain_user(request: Request, *, progress: bool = True) -> dict:
   """Explains each requested user's top-1 recommendation and verifies every explanation.
 
@@ -201,9 +250,8 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
                      seed=request.seed)
     chunk_size = engine_chunk_size(None, batch_size)
     with util.timed() as fitting:
-      original, fit_info = trained_original(model, data, spec, cache_dir=request.cache_dir,
-                                            exact_chunk=chunk_size)
-    ctx = ExplainContext.from_original(model, data, original, spec)
+      ctx, fit_info = original_context(model, data, spec, cache_dir=request.cache_dir,
+                                       exact_chunk=chunk_size)
     top_items, top_scores = ctx.top_k(users, 5)
     targets = Targets(users, top_items[:, 0])
 
@@ -219,49 +267,14 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
     nothing = run_explainer(get_explainer("none"), ctx, targets)
 
     seeds = [request.seed + offset for offset in range(request.seeds)]
-    outcomes: dict[tuple, list[dict]] = {}
     with util.timed() as verifying:
-      if request.verify:
-        checked = [r for r in records if r.found] + placebos + list(nothing)
-        for seed in seeds:
-          for verified in verify(checked, model=model, train=data, original=original,
-                                 protocol="scratch", seeds=(seed,), steps=spec.steps,
-                                 batch_size=spec.batch_size, ks=(request.k,),
-                                 chunk_size=chunk_size, progress=progress):
-            key = (verified.explanation.method, verified.explanation.user)
-            outcomes.setdefault(key, []).append(
-                _outcome(verified, request.k, paired=seed == request.seed))
+      outcomes = (verified_outcomes(request, ctx, [r for r in records if r.found] + placebos
+                                    + list(nothing), seeds, chunk_size, progress=progress)
+                  if request.verify else {})
 
-  report_users = []
-  for position, user in enumerate(int(u) for u in users):
-    target = int(top_items[position, 0])
-    floor = outcomes.get(("none", user), [])
-    entries = []
-    for record in (r for r in records if r.user == user):
-      placebo = [p for p in placebos if p.user == user and p.extra["placebo_of"] == record.method]
-      entry = {"method": record.method, "found": record.found,
-               "sentence": describe(record, data, request.k),
-               "deleted": [_item(data, user, i) for i in record.deleted_items],
-               "replacement": (None if record.replacement is None else
-                               _item(data, user, record.replacement)),
-               "seconds": seconds[record.method]}
-      if request.verify and record.found:
-        mine = outcomes[(record.method, user)]
-        theirs = outcomes.get((placebo[0].method, user), []) if placebo else []
-        entry["verification"] = mine
-        entry["held"] = sum(o["left_top_k"] for o in mine)
-        entry["placebo"] = {"deleted": [_item(data, user, i) for i in placebo[0].deleted_items],
-                            "verification": theirs,
-                            "held": sum(o["left_top_k"] for o in theirs)}
-      entries.append(entry)
-    report_users.append({
-        "user": util.jsonable(data.user_ids[user]) if data.user_ids is not None else user,
-        "history": len(data.history_rows(user)),
-        "top": [_item(data, user, int(i), s) for i, s in zip(top_items[position],
-                                                           top_scores[position])],
-        "target": _item(data, user, target),
-        "methods": entries,
-        "noise_floor": {"verification": floor, "held": sum(o["left_top_k"] for o in floor)}})
+  report_users = [user_report(request, data, int(user), top_items[position],
+                              top_scores[position], records, placebos, outcomes, seconds)
+                  for position, user in enumerate(users)]
   setup = {"dataset": data.name, "data_sha256": cfdata.data_checksum(data),
            "model": model.name, "hparams": model.hparams,
            "training": {"steps": spec.steps, "batch_size": spec.batch_size, "seed": spec.seed,

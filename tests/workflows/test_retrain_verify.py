@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cfjax.papers import retrain_verify
+from cfjax.workflows import retrain_verify
 from cfjax.records import VerifiedRecord, read_jsonl
 from experiments.configs.retrain_verify import get_config
 
@@ -48,6 +48,7 @@ def check_outputs_after(out, c):
   return check_outputs(out, c.num_users)
 
 
+@pytest.mark.slow  # an end-to-end run; the MF one above is the fast path
 def test_pipeline_with_ncf(tmp_path):
   check_outputs_after(tmp_path, config(model="ncf", num_users=1, steps=5))
 

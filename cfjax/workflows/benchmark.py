@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from cfjax import data as cfdata
 from cfjax import util
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate import ResultsDir, cf_table, markdown_table, rescore, verify
+from cfjax.evaluate import cf_table, markdown_table, rescore, verify
 from cfjax.evaluate import leaderboard as lb
 from cfjax.evaluate.metrics import constant_rmse, rmse
 from cfjax.evaluate import lds
@@ -48,7 +48,7 @@ from cfjax.explain import surrogate as sg
 from cfjax.models import Recommender, make_model
 from cfjax.papers import lcer as lcer_pipeline
 from cfjax.evaluate.results import provenance
-from cfjax.papers.common import data_info, engine_chunk_size, holds_workdir, trained_original
+from cfjax.pipeline import Run, data_info, engine_chunk_size, original_context
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
 from cfjax.train import Convergence, TrainSpec
 
@@ -176,9 +176,8 @@ def prepare_retrained(config, dataset: str, name: str, data: Interactions,
   batch_size = settings.batch_size or None
   spec = TrainSpec(steps=int(settings.steps), batch_size=batch_size, seed=int(config.seed))
   chunk_size = engine_chunk_size(config.chunk_size, batch_size)
-  original, training = trained_original(model, train, spec, cache_dir=config.cache_dir,
-                                        exact_chunk=chunk_size)
-  ctx = ExplainContext.from_original(model, train, original, spec)
+  ctx, training = original_context(model, train, spec, cache_dir=config.cache_dir,
+                                   exact_chunk=chunk_size)
   min_history = max(list(config.budgets) + [2]) + 1
   users = cfdata.sample_users(train, int(config.users), min_history=min_history,
                               seed=(int(config.seed), 0xBE7C))
@@ -191,7 +190,7 @@ def prepare_retrained(config, dataset: str, name: str, data: Interactions,
         ctx, protocol.kind, steps, [spec.seed + int(o) for o in protocol.seed_offsets],
         chunk_size, list(config.ks), until=until_of(protocol))
   facts = {"model_hparams": model.hparams, "spec": dataclasses.asdict(spec),
-           "chunk_size": chunk_size, "test_rmse": rmse(model, original.params, test),
+           "chunk_size": chunk_size, "test_rmse": rmse(model, ctx.params, test),
            "constant_rmse": constant_rmse(train, test), "original": training,
            "protocols": {n: {"kind": p.kind, "steps": int(p.steps or spec.steps),
                              "seeds": [spec.seed + int(o) for o in p.seed_offsets],
@@ -363,53 +362,63 @@ def main_protocol(config, cell: Cell) -> str:
   return config.rank_by if config.rank_by in names else names[0]
 
 
+def explained_records(config, cell: Cell, work: pathlib.Path) -> tuple[list[Explanation], dict]:
+  """Every method's records and seconds per target (`explain_all`), saved in `work` and
+  reused from there."""
+  records = load_records(work / "explanations.jsonl")
+  seconds = util.load_checked(work / "seconds.json")
+  if records is not None and seconds is not None:
+    return records, {(m, b): s for m, b, s in json.loads(seconds)}
+  records, seconds = explain_all(config, cell)
+  save_records(work / "explanations.jsonl", records)
+  util.save_checked(work / "seconds.json", util.to_json(
+      [[m, b, s] for (m, b), s in seconds.items()]).encode())
+  return records, seconds
+
+
+def verified_by_protocol(config, cell: Cell, to_verify: list[Explanation],
+                         work: pathlib.Path) -> tuple[dict, list[dict]]:
+  """Each protocol's verified records (saved in `work`, reused) and the leaderboard rows."""
+  verified, rows = {}, []
+  for protocol, verifier in cell.verifiers.items():
+    path = work / f"verified_{protocol}.jsonl"
+    verified[protocol] = load_records(path, VerifiedRecord)
+    if verified[protocol] is None:
+      verified[protocol] = verifier(to_verify)
+      save_records(path, verified[protocol])
+    reached = convergence_summary(verified[protocol], cell.facts["protocols"][protocol])
+    if reached:
+      cell.facts["protocols"][protocol]["reached"] = reached
+    rows += lb.leaderboard_rows(verified[protocol], cell.targets.users, list(config.ks),
+                                dataset=cell.dataset, model=cell.model_name, protocol=protocol)
+  return verified, rows
+
+
 def run_cell(config, dataset: str, name: str, data: Interactions,
              cell_dir: pathlib.Path) -> dict:
-  """Runs (or finds finished) one (dataset, model) cell into `cell_dir`; returns its table."""
-  results = ResultsDir(cell_dir)
-  record = cell_record(config, dataset, name, data)
-  done = results.finished(record)
+  """Runs (or finds finished) one (dataset, model) cell into `cell_dir` (the caller holds the
+  lock of the directory above it); returns its table."""
+  run = Run(cell_dir)
+  done = run.finished(cell_record(config, dataset, name, data))
   if done is not None:
     return done
-  with util.timed() as total:
-    with util.timed() as preparing:
-      cell = (prepare_amortised(config, dataset, name, data) if name in AMORTISED else
-              prepare_retrained(config, dataset, name, data, cell_dir))
-    work = results.work_dir(record)
-    records = load_records(work / "explanations.jsonl")
-    seconds = util.load_checked(work / "seconds.json")
-    if records is None or seconds is None:
-      records, seconds = explain_all(config, cell)
-      save_records(work / "explanations.jsonl", records)
-      util.save_checked(work / "seconds.json", util.to_json(
-          [[m, b, s] for (m, b), s in seconds.items()]).encode())
-    else:
-      seconds = {(m, b): s for m, b, s in json.loads(seconds)}
-    to_verify = with_controls(records, cell, int(config.seed))
-    verified, rows = {}, []
-    for protocol, verifier in cell.verifiers.items():
-      path = work / f"verified_{protocol}.jsonl"
-      verified[protocol] = load_records(path, VerifiedRecord)
-      if verified[protocol] is None:
-        verified[protocol] = verifier(to_verify)
-        save_records(path, verified[protocol])
-      reached = convergence_summary(verified[protocol], cell.facts["protocols"][protocol])
-      if reached:
-        cell.facts["protocols"][protocol]["reached"] = reached
-      rows += lb.leaderboard_rows(verified[protocol], cell.targets.users, list(config.ks),
-                                  dataset=dataset, model=name, protocol=protocol)
-    lds_by_method = {r["method"]: r for r in lds_rows(config, cell, work)}
-    for row in rows:
-      row["seconds_per_explanation"] = seconds.get((row["method"], row["budget"]))
-      row.update({k: v for k, v in lds_by_method.get(row["method"], {}).items()
-                  if k != "method"})
+  with run.section("prepare_s"):
+    cell = (prepare_amortised(config, dataset, name, data) if name in AMORTISED else
+            prepare_retrained(config, dataset, name, data, cell_dir))
+  work = run.work_dir()
+  records, seconds = explained_records(config, cell, work)
+  verified, rows = verified_by_protocol(
+      config, cell, with_controls(records, cell, int(config.seed)), work)
+  lds_by_method = {r["method"]: r for r in lds_rows(config, cell, work)}
+  for row in rows:
+    row["seconds_per_explanation"] = seconds.get((row["method"], row["budget"]))
+    row.update({k: v for k, v in lds_by_method.get(row["method"], {}).items()
+                if k != "method"})
   table = {"rows": rows, "lds": list(lds_by_method.values()), "facts": cell.facts,
            "targets": len(cell.targets), "rank_by": main_protocol(config, cell)}
-  markdown = cell_markdown(config, table, dataset, name)
-  record.update(metrics={"facts": cell.facts}, timings={"prepare_s": preparing.seconds,
-                                                        "total_s": total.seconds})
-  written = results.write(config=record, records=[v for p in verified.values() for v in p],
-                          rows=rows, table=table, markdown=markdown)
+  written = run.write(table=table, markdown=cell_markdown(config, table, dataset, name),
+                      records=[v for p in verified.values() for v in p], rows=rows,
+                      metrics={"facts": cell.facts})
   figure(table, cell_dir / "validity.png", f"{dataset} / {name} ({config.preset}, "
                                               f"n = {len(cell.targets)})")
   return written
@@ -547,7 +556,6 @@ def figure(table: dict, path: pathlib.Path, title: str) -> str | None:
   return str(path)
 
 
-@holds_workdir
 def run(config, workdir: str | os.PathLike) -> dict:
   """The benchmark: every cell (dataset x model), then the combined leaderboard.
 
@@ -559,7 +567,12 @@ def run(config, workdir: str | os.PathLike) -> dict:
     table.json's dict: {"cells": {"<dataset>/<model>": cell table}}.
   """
   check_config(config)
-  workdir = pathlib.Path(workdir)
+  with Run.held(workdir) as run:
+    return run_cells(config, run.path)
+
+
+def run_cells(config, workdir: pathlib.Path) -> dict:
+  """Every cell into its sub-directory of `workdir`, then the combined files (`run`)."""
   cells, texts, rows = {}, [], []
   with util.timed() as total:
     for dataset in config.datasets:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 
 from cfjax import data as cfdata
-from cfjax.evaluate import (ResultsDir, noise_floor_warnings, rmse, summarize_by_method,
+from cfjax.evaluate import (noise_floor_warnings, rmse, summarize_by_method,
                             validity_markdown, verified_rows, verify)
 from cfjax.evaluate.metrics import constant_rmse, fit_warnings
-from cfjax.explain import ExplainContext, get_explainer, top1_targets
+from cfjax.explain import get_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.models.base import SCHEDULES
-from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
+from cfjax.pipeline import Run, engine_chunk_size, original_context, run_config
 from cfjax.train import TrainSpec
-from cfjax.util import check_int, check_number, timed
+from cfjax.util import check_int, check_number
 
 KS = (1, 3, 5, 10)
 
@@ -38,7 +38,6 @@ def check_config(config) -> None:
 LABELS = {"knn": "knn", "random": "random (placebo)", "none": "none (noise floor)"}
 
 
-@holds_workdir
 def run(config, workdir: str | os.PathLike) -> dict:
   """Runs (or finds finished) results of the study into `workdir`; returns table.json's dict.
 
@@ -48,8 +47,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
     workdir: the results directory.
   """
   check_config(config)
-  results = ResultsDir(workdir)
-  with timed() as total:
+  with Run.held(workdir) as run:
     full = cfdata.load(config.dataset, data_dir=config.data_dir)
     verify_seeds = (config.seed + 1,)  # not the original's seed: `none` measures noise
     chunk_size = engine_chunk_size(config.chunk_size, None)
@@ -59,15 +57,13 @@ def run(config, workdir: str | os.PathLike) -> dict:
     if config.get("schedule", "constant") != "constant":
       hparams.update(schedule=config.schedule, decay_steps=config.steps)
     model = make_model(config.model, train, **hparams)
-    record = run_config(config, full, model_hparams=model.hparams, ks=list(KS),
-                        protocol="scratch", original_seed=config.seed,
-                        verify_seeds=list(verify_seeds))
-    done = results.finished(record)
+    done = run.finished(run_config(config, full, model_hparams=model.hparams, ks=list(KS),
+                                   protocol="scratch", original_seed=config.seed,
+                                   verify_seeds=list(verify_seeds)))
     if done is not None:
       return done
     spec = TrainSpec(steps=config.steps, batch_size=None, seed=config.seed)
-    original, training = trained_original(model, train, spec)
-    ctx = ExplainContext.from_original(model, train, original, spec)
+    ctx, training = original_context(model, train, spec)
     users = cfdata.sample_users(train, config.num_users, min_history=config.deletion_size,
                                 seed=config.seed)
     targets = top1_targets(ctx, users)
@@ -76,12 +72,12 @@ def run(config, workdir: str | os.PathLike) -> dict:
                                seed=config.seed).explain(ctx, targets),
                  get_explainer("none").explain(ctx, targets)]
     records = [r for per_user in zip(*by_method) for r in per_user]
-    with timed() as verifying:
-      verified = verify(records, model=model, train=train, original=original,
+    with run.section("verify_s"):
+      verified = verify(records, model=model, train=train, original=ctx.original,
                         protocol="scratch", seeds=verify_seeds, steps=spec.steps, ks=KS,
                         chunk_size=chunk_size)
     summaries = summarize_by_method(verified, KS)
-    metrics = {"test_rmse": rmse(model, original.params, test),
+    metrics = {"test_rmse": rmse(model, ctx.params, test),
                "constant_rmse": constant_rmse(train, test),
                "retrained_models": len({(r.user, r.deleted_items) for r in records})}
     warnings = (noise_floor_warnings(summaries, KS)
@@ -89,8 +85,6 @@ def run(config, workdir: str | os.PathLike) -> dict:
     table = {"methods": summaries, "ks": list(KS), **metrics, "warnings": warnings}
     markdown = validity_markdown(summaries, KS, LABELS) + "".join(
         f"\n{line}\n" for line in fit_warnings(metrics["test_rmse"], metrics["constant_rmse"]))
-  record.update(metrics=metrics, timings={"train_original_s": training["seconds"],
-                                          "verify_s": verifying.seconds,
-                                          "total_s": total.seconds})
-  return results.write(config=record, records=verified, rows=verified_rows(verified),
-                       table=table, markdown=markdown)
+    return run.write(table=table, markdown=markdown, records=verified,
+                     rows=verified_rows(verified), metrics=metrics,
+                     timings={"train_original_s": training["seconds"]})

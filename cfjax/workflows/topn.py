@@ -19,14 +19,14 @@ import numpy as np
 
 from cfjax import data as cfdata
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate import ResultsDir, markdown_table
+from cfjax.evaluate import markdown_table
 from cfjax.evaluate.topn import model_scores, topn_metrics
 from cfjax.models import make_model, make_multvae, train_multvae
-from cfjax.papers.common import holds_workdir, run_config
+from cfjax.pipeline import Run, run_config
 from cfjax.train import TrainSpec, to_train_data, train_original
 from cfjax.train.health import check_training
 from cfjax.train.fit import seed_keys
-from cfjax.util import check_int, check_number, timed
+from cfjax.util import check_int, check_number
 
 
 # Per dataset and model: training (steps, batch size; Mult-VAE: epochs) and hyperparameters.
@@ -116,51 +116,51 @@ def _multvae_scores(config, settings: dict, train: Interactions):
   return (lambda users: np.asarray(score(trained.params, full[np.asarray(users)]))), info
 
 
-@holds_workdir
+def _trained_scores(config, settings: dict, train: Interactions):
+  """The model trained on the training rows (checked: its loss fell); returns users -> scores
+  and its facts."""
+  model = make_model(config.model, train, **settings["hparams"])
+  spec = TrainSpec(steps=int(settings["steps"]), batch_size=settings["batch_size"],
+                   seed=config.seed)
+  rows = to_train_data(train)
+  state = jax.block_until_ready(train_original(model, rows, seed=spec.seed, steps=spec.steps,
+                                               batch_size=spec.batch_size))
+  health = check_training(model, rows, initial=model.init(seed_keys(spec.seed)[0]),
+                          trained=state.params, steps=spec.steps)
+  facts = {"hparams": model.hparams, "steps": spec.steps, "batch_size": spec.batch_size,
+           **health}
+  return model_scores(model, state.params), facts
+
+
 def run(config, workdir: str | os.PathLike) -> dict:
   """Trains `config.model` on `config.dataset`'s per-user training rows and writes its
   Recall@K / NDCG@K and distinct top-1 items into `workdir`; returns table.json's dict."""
   check_config(config)
-  results = ResultsDir(workdir)
-  with timed() as total:
+  with Run.held(workdir) as run:
     data = implicit(cfdata.load(config.dataset, data_dir=config.data_dir), config.keep_above)
     train, test = cfdata.per_user_holdout(data, holdout=float(config.holdout), seed=config.seed)
     settings = resolve(config)
-    record = run_config(config, data, settings=settings,
-                        split={"train_rows": len(train), "test_rows": len(test)})
-    done = results.finished(record)
+    done = run.finished(run_config(config, data, settings=settings,
+                                   split={"train_rows": len(train), "test_rows": len(test)}))
     if done is not None:
       return done
-    with timed() as training:
+    with run.section("train_s") as training:
       if config.model == "multvae":
         scores_of, facts = _multvae_scores(config, settings, train)
       else:
-        model = make_model(config.model, train, **settings["hparams"])
-        spec = TrainSpec(steps=int(settings["steps"]), batch_size=settings["batch_size"],
-                         seed=config.seed)
-        rows = to_train_data(train)
-        state = jax.block_until_ready(train_original(model, rows, seed=spec.seed,
-                                                     steps=spec.steps,
-                                                     batch_size=spec.batch_size))
-        health = check_training(model, rows, initial=model.init(seed_keys(spec.seed)[0]),
-                                trained=state.params, steps=spec.steps)
-        scores_of = model_scores(model, state.params)
-        facts = {"hparams": model.hparams, "steps": spec.steps,
-                 "batch_size": spec.batch_size, **health}
-    with timed() as evaluating:
+        scores_of, facts = _trained_scores(config, settings, train)
+    with run.section("evaluate_s"):
       metrics = topn_metrics(scores_of, train, test, list(config.ks))
-  row = {"dataset": data.name, "model": config.model, **metrics}
-  header = ["dataset", "model"] + [f"{m}@{k}" for k in config.ks for m in ("recall", "ndcg")]
-  header += ["users", "distinct top-1", "train s"]
-  body = [[data.name, config.model] + [round(metrics[f"{m}@{k}"], 4) for k in config.ks
-                                      for m in ("recall", "ndcg")]
-          + [metrics["users"], metrics["distinct_top1"], round(training.seconds, 1)]]
-  markdown = (f"# Top-N accuracy: {data.name} / {config.model} ({config.preset})\n\n"
-              f"Per-user hold-out of {config.holdout:.0%} of each user's rows (seed "
-              f"{config.seed}), full ranking over unseen items.\n\n"
-              + markdown_table(header, body))
-  record.update(metrics={**metrics, "facts": facts},
-                timings={"train_s": training.seconds, "evaluate_s": evaluating.seconds,
-                         "total_s": total.seconds})
-  table = {**row, "facts": facts, "train_s": training.seconds}
-  return results.write(config=record, records=[], rows=[row], table=table, markdown=markdown)
+    row = {"dataset": data.name, "model": config.model, **metrics}
+    header = ["dataset", "model"] + [f"{m}@{k}" for k in config.ks for m in ("recall", "ndcg")]
+    header += ["users", "distinct top-1", "train s"]
+    body = [[data.name, config.model] + [round(metrics[f"{m}@{k}"], 4) for k in config.ks
+                                        for m in ("recall", "ndcg")]
+            + [metrics["users"], metrics["distinct_top1"], round(training.seconds, 1)]]
+    markdown = (f"# Top-N accuracy: {data.name} / {config.model} ({config.preset})\n\n"
+                f"Per-user hold-out of {config.holdout:.0%} of each user's rows (seed "
+                f"{config.seed}), full ranking over unseen items.\n\n"
+                + markdown_table(header, body))
+    table = {**row, "facts": facts, "train_s": training.seconds}
+    return run.write(table=table, markdown=markdown, rows=[row],
+                     metrics={**metrics, "facts": facts})

@@ -1,4 +1,7 @@
-"""What the pipelines share: the cached original, checked configs, the workdir lock."""
+"""The pipeline skeleton (`cfjax.pipeline`): the cached original, the engine chunk, the `Run`
+(lock, record, resume, work dir, sections, one write)."""
+
+import json
 
 import jax
 import numpy as np
@@ -8,7 +11,7 @@ from cfjax import util
 from cfjax.data import make_synthetic
 from cfjax.evaluate.results import DirectoryBusyError, ResultsDir
 from cfjax.models import make_model
-from cfjax.papers.common import engine_chunk_size, holds_workdir, trained_original
+from cfjax.pipeline import Run, engine_chunk_size, original_context, trained_original
 from cfjax.train import TrainSpec
 
 
@@ -54,13 +57,43 @@ def test_a_code_change_does_not_reuse_a_cached_original(setup, tmp_path, monkeyp
   assert not info["loaded"]
 
 
-def test_pipelines_hold_their_workdir(tmp_path):
-  calls = []
-  run = holds_workdir(lambda config, workdir: calls.append(workdir) or "done")
+def test_a_run_holds_its_workdir(tmp_path):
   with ResultsDir(tmp_path / "out").locked():
     with pytest.raises(DirectoryBusyError):
-      run({}, tmp_path / "out")
-  assert run({}, tmp_path / "out") == "done" and calls == [tmp_path / "out"]
+      with Run.held(tmp_path / "out"):
+        pass
+  with Run.held(tmp_path / "out") as run:
+    assert run.path == tmp_path / "out"
+  assert not (tmp_path / "out").exists()  # created and left empty: removed again
+
+
+def test_a_run_records_times_writes_and_resumes(tmp_path):
+  record = {"config": {"a": 1}, "code": {"source_sha256": "x"}}
+  with Run.held(tmp_path / "out") as run:
+    assert run.finished(record) is None
+    work = run.work_dir()
+    (work / "part.txt").write_text("kept")
+    with run.section("step_s"):
+      pass
+    table = run.write(table={"cells": {1: 2}}, markdown="| a |\n", metrics={"m": 3},
+                      timings={"other_s": 1.5})
+  assert table == {"cells": {"1": 2}}  # as table.json holds it
+  written = json.loads((tmp_path / "out" / "config.json").read_text())
+  assert set(written["timings"]) == {"step_s", "other_s", "total_s"}
+  assert written["metrics"]["m"] == 3 and written["config"] == {"a": 1}
+  with Run.held(tmp_path / "out") as again:
+    assert again.finished(record) == table  # the same record: finished, nothing to redo
+    assert (again.work_dir() / "part.txt").read_text() == "kept"
+    assert again.finished({**record, "config": {"a": 2}}) is None
+    assert not (again.work_dir() / "part.txt").exists()  # other settings: emptied
+
+
+def test_original_context_is_the_cached_original(setup, tmp_path):
+  data, model = setup
+  ctx, info = original_context(model, data, TrainSpec(steps=4), cache_dir=tmp_path)
+  state, again = trained_original(model, data, TrainSpec(steps=4), cache_dir=tmp_path)
+  assert again["loaded"] and not info["loaded"] and same(ctx.params, state.params)
+  assert ctx.original is not None and ctx.spec == TrainSpec(steps=4)
 
 
 def test_engine_chunk_size():

@@ -1,12 +1,30 @@
-"""What the paper pipelines share: the config they record, the data they describe, defaults."""
+"""The skeleton every pipeline runs on: one `Run` into a results directory, and its parts.
+
+A pipeline (`cfjax.papers.*`, `cfjax.workflows.*`) is
+
+  with Run.held(workdir) as run:            # the directory's lock: a second run stops at once
+    ...check, load, build the config record...
+    done = run.finished(record)             # config.json's record; a finished run's table
+    if done is not None:
+      return done                           # resume: nothing is recomputed
+    work = run.work_dir()                   # resumable intermediate files (same settings only)
+    ctx, training = original_context(...)   # the trained original (cached) -> ExplainContext
+    with run.section("verify_s"):           # named, timed sections -> config.json's timings
+      ...
+    return run.write(table=..., markdown=..., records=..., rows=..., metrics=...)
+
+`run_config` makes the record (settings, data checksum, code version, environment, facts),
+`trained_original` trains or loads the original, `engine_chunk_size` picks the engine's chunk.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import os
 import pathlib
-from typing import Any, Callable
+import time
+from typing import Any, Iterator
 
 import flax.serialization
 import jax
@@ -15,6 +33,7 @@ from cfjax import util
 from cfjax.data import data_checksum
 from cfjax.data.interactions import Interactions
 from cfjax.evaluate.results import ResultsDir, provenance
+from cfjax.explain import ExplainContext
 from cfjax.models.base import Recommender
 from cfjax.train import (TrainSpec, TrainState, init_state, seed_keys, to_train_data,
                          train_original, train_original_exact)
@@ -24,17 +43,67 @@ from cfjax.train.health import check_training
 LOCATION_KEYS = ("output_dir", "data_dir", "cache_dir")
 
 
-def holds_workdir(run: Callable) -> Callable:
-  """Decorates a pipeline `run(config, workdir, ...)` to hold `workdir`'s lock while it runs:
-  a second run into the same directory stops at once (`DirectoryBusyError`) instead of
-  mixing its files with the first's."""
+class Run:
+  """One pipeline run into a results directory: its lock, its config record, resume, its work
+  directory, timed sections, and one write at the end (see the module docstring).
 
-  @functools.wraps(run)
-  def locked_run(config, workdir, *args, **kwargs):
-    with ResultsDir(workdir).locked():
-      return run(config, workdir, *args, **kwargs)
+  Attributes:
+    results: the `ResultsDir`.
+    path: its path.
+    record: config.json's record (`finished` sets it).
+    timings: section name -> seconds (`section`), written into config.json's timings.
+  """
 
-  return locked_run
+  def __init__(self, workdir: str | os.PathLike):
+    self.results = ResultsDir(workdir)
+    self.path = self.results.path
+    self.record: dict | None = None
+    self.timings: dict[str, float] = {}
+    self._start = time.perf_counter()
+
+  @classmethod
+  @contextlib.contextmanager
+  def held(cls, workdir: str | os.PathLike) -> Iterator["Run"]:
+    """A run holding `workdir`'s lock while the block runs: a second run into the same
+    directory stops at once (`DirectoryBusyError`) instead of mixing its files with ours."""
+    run = cls(workdir)
+    with run.results.locked():
+      yield run
+
+  @property
+  def seconds(self) -> float:
+    """Seconds since the run started."""
+    return time.perf_counter() - self._start
+
+  def finished(self, record: dict) -> dict | None:
+    """Keeps `record` as config.json's; returns the table of a finished run in this directory
+    made with the same record (what table.json holds), else None."""
+    self.record = record
+    return self.results.finished(record)
+
+  def work_dir(self, settings: dict | None = None, name: str = "work") -> pathlib.Path:
+    """The sub-directory of resumable intermediate files, kept only while made with the same
+    `settings` (default: the record); otherwise emptied first (`ResultsDir.work_dir`)."""
+    return self.results.work_dir(self.record if settings is None else settings, name)
+
+  @contextlib.contextmanager
+  def section(self, name: str) -> Iterator[util.Stopwatch]:
+    """Times a block into `timings[name]` (added to, if the name was timed before)."""
+    with util.timed() as watch:
+      yield watch
+    self.timings[name] = self.timings.get(name, 0.0) + watch.seconds
+
+  def write(self, *, table: dict, markdown: str, records=(), rows=(), **facts) -> dict:
+    """Writes the results once (`ResultsDir.write`): config.json = the record updated with
+    `facts` (e.g. metrics=...), its timings = the sections, facts["timings"] and total_s.
+
+    Returns:
+      The table as table.json holds it (JSON keys), what `finished` returns later.
+    """
+    record = {**self.record, **facts}
+    record["timings"] = {**self.timings, **facts.get("timings", {}), "total_s": self.seconds}
+    return self.results.write(config=record, records=list(records), rows=list(rows),
+                              table=table, markdown=markdown)
 
 
 def settings_of(config: Any) -> dict:
@@ -52,6 +121,21 @@ def data_info(data: Interactions) -> dict:
 def run_config(config: Any, data: Interactions, **facts) -> dict:
   """A config.json: the settings, the data, the code version and environment, and `facts`."""
   return {"config": settings_of(config), "data": data_info(data), **provenance(), **facts}
+
+
+def original_context(model: Recommender, train: Interactions, spec: TrainSpec, *,
+                     cache_dir: str | os.PathLike | None = None, exact_chunk: int | None = None,
+                     **context) -> tuple[ExplainContext, dict]:
+  """The trained original (`trained_original`: cached, checked) as an `ExplainContext`
+  (`ctx.original` is its `TrainState`); `context` goes to `ExplainContext.from_original`
+  (e.g. simulation=).
+
+  Returns:
+    (the context, `trained_original`'s facts: seconds, cache, loaded, losses).
+  """
+  original, training = trained_original(model, train, spec, cache_dir=cache_dir,
+                                        exact_chunk=exact_chunk)
+  return ExplainContext.from_original(model, train, original, spec, **context), training
 
 
 def engine_chunk_size(chunk_size: int | None, batch_size: int | None) -> int:

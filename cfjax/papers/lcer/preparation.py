@@ -1,4 +1,4 @@
-"""Wen et al. (LCER), Tables 2 and 3 and the lambda / alpha sweep (Figures 8-9), on Mult-VAE.
+"""Wen et al. (LCER) on Mult-VAE: what its Tables 2 and 3 and its sweep share (`cfjax.papers.lcer`).
 
 Every table explains the same recommendations: Mult-VAE (Liang et al. 2018) is trained on the
 VAE split of the dataset (`make_vae_split`, split seed 98765 + seed; best epoch by validation
@@ -41,19 +41,17 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import pandas as pd
 
 from cfjax import data as cfdata
 from cfjax import util
 from cfjax.data.interactions import Interactions
 from cfjax.data.vae_split import HELDOUT_USERS, VaeSplit, make_vae_split
 from cfjax.evaluate.lcer_metrics import lcer_metrics, sufficiency_necessity
-from cfjax.evaluate.results import ResultsDir, markdown_table
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer
 from cfjax.models.multvae import (MultVAE, TrainResult, fold_in_recommender, make_multvae,
                                   train_multvae)
-from cfjax.papers.common import holds_workdir, run_config
-from cfjax.papers.published import LCER_LAMBDA_ALPHA, LCER_TABLE1, LCER_TABLE2, LCER_TABLE3
+from cfjax.papers.published import LCER_LAMBDA_ALPHA
+from cfjax.pipeline import Run, run_config
 from cfjax.records import Explanation, load_records, read_jsonl, save_records
 
 # Table name -> explainer registry name.
@@ -67,16 +65,6 @@ METHOD_SETTINGS = {"fia": (), "accent": (), "kaffes": ("kaffes_expansions",),
 DATASETS = ("movielens-100k", "ml-1m")
 OFFLINE = {"alishop": "Alishop", "epinions": "Epinions"}
 SPLIT_SEED, LCER_SEED = 98765, 1000  # offsets added to config.seed (the old runners' keys)
-BASELINES = ("kaffes", "accent")  # Table 3's baselines
-
-TABLE2_HEADER = ["method", "K", "Val %", "Len", "PS %", "PN %", "F_NS %", "paper Val %",
-                 "paper Len", "paper PS %", "paper PN %", "paper F_NS %"]
-TABLE3_HEADER = ["compared with", "method", "lambda", "Val %", "Len", "PS %", "PN %", "F_NS %",
-                 "Len gap", "paper (Epinions) Val %", "paper Len", "paper PS %", "paper PN %",
-                 "paper F_NS %"]
-SWEEP_FIELDS = ["param", "lam", "alpha", "validity", "length", "ps", "pn", "f_ns", "found",
-                "pairs", "source", "seconds"]
-METRIC_FIELDS = SWEEP_FIELDS[3:10]
 
 Progress = Callable[[str], None]
 
@@ -383,13 +371,13 @@ def record_rows(records: Sequence[Explanation]) -> list[dict]:
           for r in records]
 
 
-def _percent(value):
+def percent(value):
   return None if value is None else round(100 * value, 2)
 
 
-def _cells(metrics: dict) -> list:
-  return [_percent(metrics["validity"]), metrics["length"], _percent(metrics["ps"]),
-          _percent(metrics["pn"]), _percent(metrics["f_ns"])]
+def metric_cells(metrics: dict) -> list:
+  return [percent(metrics["validity"]), metrics["length"], percent(metrics["ps"]),
+          percent(metrics["pn"]), percent(metrics["f_ns"])]
 
 
 # ------------------------------------------------------------------------------ reuse
@@ -471,348 +459,44 @@ def lcer_point(prep: Prepared, k: int, settings, *, cache_dir, table2_dir=None,
   return records, seconds, source
 
 
-def _mult_vae_line(prep: Prepared) -> str:
+
+
+def mult_vae_line(prep: Prepared) -> str:
+  """One progress line: the Mult-VAE's best epoch and validation NDCG@100, and its source."""
   how = "loaded from the cache" if prep.info["loaded"] else f"{prep.info['seconds']:.1f} s"
   return (f"Mult-VAE: best epoch {prep.trained.best_epoch}, validation NDCG@100 "
           f"{prep.trained.best_ndcg:.4f} ({how})")
 
 
-def _start(config, workdir, runner: str):
-  """(resolved config, results dir, config.json record, data, setup, finished table or None);
-  checks the config before loading anything."""
+def begin(config, run: Run, runner: str, progress: Progress):
+  """The start every LCER table shares: checks the config before loading anything, keeps the
+  config.json record on `run`, then returns a finished run's table or prepares the Mult-VAE.
+
+  Returns:
+    (the resolved config, the `Prepared` or None, the finished table or None).
+  """
   resolved = resolve(config)
-  results = ResultsDir(workdir)
   data = cfdata.load(resolved.dataset, data_dir=resolved.get("data_dir"))
   planned = setup(resolved, data)
   record = run_config(resolved, data, runner=runner, model="multvae", prepared=planned.key)
-  return resolved, results, record, data, planned, results.finished(record)
+  done = run.finished(record)
+  if done is not None:
+    progress(f"reusing the finished run in {run.path}")
+    return resolved, None, done
+  prep = prepare(resolved, data, planned)
+  progress(mult_vae_line(prep))
+  run.timings["mult_vae"] = prep.info["seconds"]
+  return resolved, prep, None
 
 
-def _facts(prep: Prepared, timings: dict) -> dict:
-  """config.json's volatile part: timings and the Mult-VAE's training facts."""
-  return {"timings": timings, "metrics": {
-      "best_epoch": prep.trained.best_epoch, "val_ndcg100": prep.trained.best_ndcg,
-      "mult_vae_loaded": prep.info["loaded"], "mult_vae_cache": prep.info["cache"]}}
+def prepared_metrics(prep: Prepared) -> dict:
+  """config.json's metrics of the Mult-VAE's training."""
+  return {"best_epoch": prep.trained.best_epoch, "val_ndcg100": prep.trained.best_ndcg,
+          "mult_vae_loaded": prep.info["loaded"], "mult_vae_cache": prep.info["cache"]}
 
 
-# --------------------------------------------------------------------------- Table 2
-
-@holds_workdir
-def run_table2(config, workdir, *, progress: Progress = print) -> dict:
-  """Wen et al., Table 2: FIA, KaffesCE, ACCENT and LCER on Mult-VAE's top-K lists.
-
-  For each K in `config.ks` (5, 10) and method in `config.methods`, explains the U * K
-  (test user, top-K item) pairs and reports Val, Len, PS, PN and F_NS (section 4.1) beside the
-  paper's numbers (`LCER_TABLE2`). A finished run with the same config is returned as is.
-
-  Args:
-    config: `experiments/configs/lcer_table2.py`'s fields.
-    workdir: the results directory.
-    progress: called with one line per finished step.
-
-  Returns:
-    table.json's dict: {"metrics": {"<method>@<K>": metrics}, "rows", "header", "counts",
-    "best_epoch", "val_ndcg100"}.
-  """
-  with util.timed() as total:
-    config, results, record, data, planned, done = _start(config, workdir, "lcer_table2")
-    if done is not None:
-      progress(f"reusing the finished run in {workdir}")
-      return done
-    prep = prepare(config, data, planned)
-    progress(_mult_vae_line(prep))
-    metrics, records, timings = {}, [], {"mult_vae": prep.info["seconds"]}
-    for k in config.ks:
-      for method in METHODS:
-        if method not in config.methods:
-          continue
-        found, seconds = explain(prep, method, k, config)
-        metrics[(method, k)] = metrics_of(method, found)
-        timings[f"{method}@{k}"] = seconds
-        records += found
-        progress(f"K={k} {method}: {metrics[(method, k)]} ({seconds:.1f} s)")
-    rows = [[LABELS[m], k] + _cells(metrics[(m, k)])
-            + list(LCER_TABLE2.get((config.dataset, m, k), (None,) * 5))
-            for k in config.ks for m in METHODS if (m, k) in metrics]
-  timings["total"] = total.seconds
-  counts = prep.split.counts
-  markdown = (f"LCER Table 2 on {config.dataset} (preset {config.preset}; lambda={config.lam}, "
-              f"alpha={config.alpha}, {config.steps} LCER steps, {config.num_users} test users; "
-              f"Mult-VAE best epoch {prep.trained.best_epoch}, val NDCG@100 "
-              f"{prep.trained.best_ndcg:.4f})\n\n" + markdown_table(TABLE2_HEADER, rows)
-              + f"\nData: {counts}; paper Table 1: {LCER_TABLE1.get(config.dataset)}.\n"
-              + f"Run time: {timings['total']:.0f} s.\n")
-  table = {"metrics": {f"{m}@{k}": v for (m, k), v in metrics.items()}, "rows": rows,
-           "header": TABLE2_HEADER, "counts": counts, "best_epoch": prep.trained.best_epoch,
-           "val_ndcg100": prep.trained.best_ndcg}
-  record.update(_facts(prep, timings))
-  results.write(config=record, records=records, rows=record_rows(records), table=table,
-                markdown=markdown)
-  return table
-
-
-# --------------------------------------------------------------------------- Table 3
-
-def closest(grid: dict, length: float | None):
-  """The lambda of `grid` ({lambda: metrics}) whose Len is closest to `length` (ties: the
-  smaller lambda; points without any CE are skipped), or None."""
-  if length is None:
-    return None
-  usable = [(abs(m["length"] - length), lam) for lam, m in grid.items()
-            if m["length"] is not None]
-  return min(usable)[1] if usable else None
-
-
-def _table2_dir(config, runner: str = "lcer_table2") -> str:
+def table2_dir_of(config, runner: str = "lcer_table2") -> str:
   """config.table2_dir, else the Table 2 runner's default results/lcer_table2/<dataset>-<preset>
   (the dataset's canonical name, as the runner names it)."""
   return (config.get("table2_dir")
           or f"results/{runner}/{dataset_name(config.dataset)}-{config.preset}")
-
-
-@holds_workdir
-def run_table3(config, workdir, *, progress: Progress = print) -> dict:
-  """Wen et al., Table 3: KaffesCE and ACCENT vs LCER when their lengths are close.
-
-  LCER trades quality for length through lambda (eq. 12: larger lambda, shorter CEs). At
-  K = `config.k` (5) and the dataset's alpha, LCER runs on the grid `config.lambdas`; for each
-  baseline, the grid point whose mean Len is closest to the baseline's is reported beside it
-  with the length gap (LCER Len - baseline Len). The paper's columns are its Epinions numbers
-  (`LCER_TABLE3`; Epinions is not available offline), for reference only.
-
-  Baselines and LCER at the paper's lambda come from a finished Table 2 run
-  (`config.table2_dir`) when it explained the same pairs with the same settings; grid points
-  are cached (`lcer_point`).
-
-  Args:
-    config: `experiments/configs/lcer_table3.py`'s fields.
-    workdir: the results directory.
-    progress: called with one line per finished step.
-
-  Returns:
-    table.json's dict: {"rows", "header", "matched_lambda", "baselines", "lcer_grid",
-    "sources"}.
-  """
-  table2_dir = _table2_dir(config)
-  with util.timed() as total:
-    config, results, record, data, planned, done = _start(config, workdir, "lcer_table3")
-    if done is not None:
-      progress(f"reusing the finished run in {workdir}")
-      return done
-    prep = prepare(config, data, planned)
-    progress(_mult_vae_line(prep))
-    k = int(config.k)
-    timings, sources = {"mult_vae": prep.info["seconds"]}, {}
-    base = table2_records(prep, k, BASELINES, config, table2_dir)
-    for method in BASELINES:
-      sources[method] = "table2" if method in base else "computed"
-      if method not in base:
-        base[method], timings[method] = explain(prep, method, k, config)
-    metrics = {m: metrics_of(m, base[m]) for m in BASELINES}
-    for method in BASELINES:
-      progress(f"{method} ({sources[method]}): {metrics[method]}")
-    lambdas = sorted(float(v) for v in config.lambdas)
-    grid, grid_records = {}, {}
-    for lam in lambdas:
-      point = dict(config.to_dict(), lam=lam)
-      found, seconds, source = lcer_point(prep, k, point, cache_dir=config.get("cache_dir"),
-                                          table2_dir=table2_dir, progress=progress)
-      grid[lam], grid_records[lam] = metrics_of("lcer", found), found
-      timings[f"lcer@lambda={lam:g}"], sources[f"lcer@lambda={lam:g}"] = seconds, source
-      progress(f"LCER lambda={lam:g} ({source}, {seconds:.0f} s): {grid[lam]}")
-    rows, matched, records = [], {}, []
-    for b in BASELINES:
-      lam = matched[b] = closest(grid, metrics[b]["length"])
-      paper = LCER_TABLE3[b]
-      rows.append([LABELS[b], LABELS[b], None] + _cells(metrics[b]) + [None] + list(paper[b]))
-      if lam is None:
-        rows.append([LABELS[b], "LCER", None] + [None] * 6 + list(paper["lcer"]))
-      else:
-        gap = grid[lam]["length"] - metrics[b]["length"]
-        rows.append([LABELS[b], "LCER", lam] + _cells(grid[lam]) + [round(gap, 3)]
-                    + list(paper["lcer"]))
-      records += [dataclasses.replace(r, extra={**r.extra, "compared_with": b})
-                  for r in base[b]]
-    for lam in lambdas:
-      records += [dataclasses.replace(r, extra={**r.extra, "lambda": lam})
-                  for r in grid_records[lam]]
-  timings["total"] = total.seconds
-  grid_rows = [[lam, config.alpha] + _cells(grid[lam]) for lam in lambdas]
-  markdown = (
-      f"LCER Table 3 (length-matched) on {config.dataset}, top-{k} (preset {config.preset}; "
-      f"alpha={config.alpha}, {config.steps} LCER steps, {config.num_users} test users; "
-      f"Mult-VAE best epoch {prep.trained.best_epoch}). For each baseline, LCER at the lambda "
-      f"of the grid {lambdas} whose mean length is closest to the baseline's; 'Len gap' = LCER "
-      "Len - baseline Len. The paper's columns are its Epinions numbers (Epinions is not "
-      "available offline).\n\n" + markdown_table(TABLE3_HEADER, rows)
-      + "\nLCER over the lambda grid:\n\n"
-      + markdown_table(["lambda", "alpha", "Val %", "Len", "PS %", "PN %", "F_NS %"], grid_rows)
-      + f"\nSources: {sources}.\nRun time: {timings['total']:.0f} s.\n")
-  table = {"rows": rows, "header": TABLE3_HEADER, "matched_lambda": matched,
-           "baselines": metrics, "lcer_grid": {f"{lam:g}": grid[lam] for lam in lambdas},
-           "sources": sources}
-  record.update(_facts(prep, timings))
-  results.write(config=record, records=records, rows=record_rows(records), table=table,
-                markdown=markdown)
-  return table
-
-
-# ----------------------------------------------------------------------------- sweep
-
-def sweep_points(config) -> list[tuple[str, float, float]]:
-  """(arm, lambda, alpha) of the sweep: lambda over `lambdas` at alpha = config.alpha
-  (Figure 8), then alpha over `alphas` at lambda = config.lam (Figure 9)."""
-  return ([("lambda", float(v), float(config.alpha)) for v in config.lambdas]
-          + [("alpha", float(config.lam), float(v)) for v in config.alphas])
-
-
-def _sweep_row(param: str, lam, alpha, metrics: dict, source: str, seconds: float) -> dict:
-  return {"param": param, "lam": lam, "alpha": alpha, **{f: metrics[f] for f in METRIC_FIELDS},
-          "source": source, "seconds": round(seconds, 1)}
-
-
-# param -> (row key of the varied value, row key and label of the fixed one, file name)
-FIGURES = {"lambda": ("lam", "alpha", "alpha", "sweep_lambda.png"),  # Figure 8
-           "alpha": ("alpha", "lam", "lambda", "sweep_alpha.png")}  # Figure 9
-LINES = (("validity", "Val"), ("ps", "PS"), ("pn", "PN"), ("f_ns", "F_NS"))
-PLOT_HINT = "pip install -e '.[plot]'"
-
-
-def best_baselines(baselines: Sequence[dict]) -> dict:
-  """Per metric, the best value of the CE baselines (KaffesCE, ACCENT; FIA has no validity and
-  is not a CE method): the dashed lines of Figures 8-9. Metrics no baseline defines are left
-  out."""
-  values = {}
-  for b in baselines:
-    if b["param"] == "baseline:fia":
-      continue
-    for metric, _ in LINES:
-      if b[metric] is not None:
-        values[metric] = max(values.get(metric, b[metric]), b[metric])
-  return values
-
-
-def _as_percent(value) -> float:
-  """A metric fraction as a percentage; NaN (a gap in the line) when it is undefined."""
-  return float("nan") if value is None else 100.0 * value
-
-
-def _draw(fig, sub: list[dict], param: str, baselines: dict) -> None:
-  """One sweep arm on `fig`: metric lines (%) on the left axis, Len bars on the right axis,
-  the baselines' best value per metric dashed."""
-  key, fixed, fixed_label, _ = FIGURES[param]
-  ax = fig.add_subplot()
-  xs = range(len(sub))
-  bars = ax.twinx()
-  bars.bar(xs, [r["length"] if r["length"] is not None else 0.0 for r in sub], width=0.5,
-           color="gray", alpha=0.3)
-  bars.set_ylabel("Len (bars)")
-  ax.set_zorder(bars.get_zorder() + 1)  # lines over the bars
-  ax.patch.set_visible(False)
-  for n, (metric, label) in enumerate(LINES):
-    ax.plot(xs, [_as_percent(r[metric]) for r in sub], marker="o", color=f"C{n}", label=label)
-    if metric in baselines:
-      ax.axhline(_as_percent(baselines[metric]), linestyle="--", linewidth=1, color=f"C{n}")
-  ax.set_xticks(list(xs), [f"{r[key]:g}" for r in sub])
-  ax.set_xlabel(param)
-  ax.set_ylabel("%")
-  fig.legend(loc="outside lower center", ncols=len(LINES), fontsize="small")
-  note = ", dashed: best of KaffesCE/ACCENT" if baselines else ""
-  ax.set_title(f"LCER vs {param} ({fixed_label} = {sub[0][fixed]:g}{note})", fontsize="medium")
-
-
-def plot_sweep(rows: Sequence[dict], output_dir, baselines: Sequence[dict] = (), *,
-               progress: Progress = print) -> list[pathlib.Path]:
-  """Figures 8-9 as PNGs in `output_dir`: sweep_lambda.png (metrics vs lambda at fixed alpha)
-  and sweep_alpha.png (metrics vs alpha at fixed lambda), from the sweep's rows.
-
-  Val, PS, PN and F_NS are lines (%), Len bars on a second axis, the best CE baseline per
-  metric dashed. An arm without rows gets no figure. matplotlib is optional (the `plot`
-  extra): without it, says so in one line through `progress` and returns [].
-
-  Returns:
-    The paths written.
-  """
-  try:
-    from matplotlib.figure import Figure  # Agg canvas for PNGs; no pyplot, no global state
-  except ImportError:
-    progress(f"matplotlib is not installed: figures skipped (to get them: {PLOT_HINT})")
-    return []
-  best = best_baselines(baselines)
-  written = []
-  for param, (*_, name) in FIGURES.items():
-    sub = [r for r in rows if r["param"] == param]
-    if not sub:
-      continue
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    _draw(fig, sub, param, best)
-    path = pathlib.Path(output_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    written.append(path)
-  return written
-
-
-@holds_workdir
-def run_sweep(config, workdir, *, progress: Progress = print) -> dict:
-  """Wen et al., Figures 8-9: LCER's Val, Len, PS, PN and F_NS as lambda or alpha varies.
-
-  lambda over `config.lambdas` at the dataset's alpha, then alpha over `config.alphas` at the
-  dataset's lambda, top-`config.k`, LCER only (grid points cached, shared with Table 3). The
-  baselines of a finished Table 2 run with the same settings (`config.table2_dir`) become
-  `baseline:<method>` rows, the dashed lines of the figures.
-
-  Writes sweep.csv (one row per grid point, then the baselines), the figures sweep_lambda.png
-  and sweep_alpha.png (when matplotlib is installed), then the results files (config.json,
-  explanations.jsonl, rows.csv, table.md, table.json).
-
-  Args:
-    config: `experiments/configs/lcer_sweep.py`'s fields.
-    workdir: the results directory.
-    progress: called with one line per grid point.
-
-  Returns:
-    table.json's dict: {"rows": the sweep rows, "baselines", "figures"}.
-  """
-  table2_dir = _table2_dir(config)
-  with util.timed() as total:
-    config, results, record, data, planned, done = _start(config, workdir, "lcer_sweep")
-    if done is not None:
-      progress(f"reusing the finished run in {workdir}")
-      return done
-    prep = prepare(config, data, planned)
-    progress(_mult_vae_line(prep))
-    k = int(config.k)
-    rows, records = [], {}
-    for param, lam, alpha in sweep_points(config):
-      point = dict(config.to_dict(), lam=lam, alpha=alpha)
-      found, seconds, source = lcer_point(prep, k, point, cache_dir=config.get("cache_dir"),
-                                          table2_dir=table2_dir, progress=progress)
-      rows.append(_sweep_row(param, lam, alpha, metrics_of("lcer", found), source, seconds))
-      records[(lam, alpha)] = [dataclasses.replace(r, extra={**r.extra, "lambda": lam,
-                                                             "alpha": alpha}) for r in found]
-      progress(str(rows[-1]))
-    found = table2_records(prep, k, ("fia", "kaffes", "accent"), config, table2_dir)
-    baselines = [_sweep_row(f"baseline:{m}", None, None, metrics_of(m, found[m]), "table2", 0.0)
-                 for m in ("fia", "kaffes", "accent") if m in found]
-    util.atomic_write_text(pathlib.Path(workdir) / "sweep.csv",
-                           pd.DataFrame(rows + baselines, columns=SWEEP_FIELDS).to_csv(
-                               index=False))
-    figures = [path.name for path in plot_sweep(rows, workdir, baselines, progress=progress)]
-  record.update(_facts(prep, {"mult_vae": prep.info["seconds"], "total": total.seconds}))
-  header = ["arm", "lambda", "alpha", "Val %", "Len", "PS %", "PN %", "F_NS %", "found",
-            "source"]
-  cells = lambda r: ([r["param"], r["lam"], r["alpha"]] + _cells(r)
-                     + [f"{r['found']}/{r['pairs']}", r["source"]])
-  markdown = (f"LCER sweep (Wen et al., Figures 8-9) on {config.dataset}, top-{k} (preset "
-              f"{config.preset}; paper lambda={config.lam}, alpha={config.alpha}; "
-              f"{config.steps} LCER steps, {config.num_users} test users; Mult-VAE best epoch "
-              f"{prep.trained.best_epoch})\n\n"
-              + markdown_table(header, [cells(r) for r in rows + baselines])
-              + f"\nFigures: {', '.join(figures) or 'none (matplotlib is not installed)'}.\n"
-              + f"Run time: {total.seconds:.0f} s.\n")
-  all_records = [r for point in records.values() for r in point]
-  table = {"rows": rows, "baselines": baselines, "figures": figures}
-  results.write(config=record, records=all_records, rows=record_rows(all_records), table=table,
-                markdown=markdown)
-  return table

@@ -10,9 +10,9 @@ from cfjax.evaluate import cf_table, verify
 from cfjax.evaluate import leaderboard as lb
 from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_mf
-from cfjax.papers import benchmark
+from cfjax.workflows import benchmark
 from cfjax.papers import lcer as lcer_pipeline
-from cfjax.papers.common import trained_original
+from cfjax.pipeline import trained_original
 from cfjax.train import TrainSpec
 from experiments.configs.benchmark import get_config
 
@@ -126,6 +126,7 @@ def test_the_pipeline_writes_a_leaderboard_and_resumes(tmp_path):
   assert (cell / "table.json").stat().st_mtime_ns == stamp  # the finished cell is reused
 
 
+@pytest.mark.slow  # a second end-to-end run; the leaderboard test is the fast path
 def test_a_converged_protocol_says_what_its_models_reached(tmp_path):
   """warm_converged (enabled) retrains every explanation and control with L-BFGS until the
   gradient norm is below tol; the table states the rule and how many models reached it."""
