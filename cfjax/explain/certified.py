@@ -118,7 +118,7 @@ class Certified:
     scores = [np.asarray([a[int(i)] for i in its], np.float64)
               for a, its in zip(attributions, items)]
     check_seed = spec.seed + int(self.check_seed_offset)
-    chunk_size = self.chunk_size or (1 if spec.batch_size is None else 64)
+    checking = spec.with_seeds((check_seed,)).with_chunk_size(self.chunk_size or spec.chunk_size)
     count = len(targets)
     found: list[tuple[int, ...] | None] = [None] * count
     found_rank = [0] * count
@@ -142,9 +142,7 @@ class Certified:
       deletions = [(int(targets.users[b]), () if subset is None else
                     deletion_rows(ctx.train, targets.users[b], items[b][list(subset)]))
                    for b, subset in batch]
-      after = retrain_user_scores(ctx.model, ctx.train, deletions, seeds=(check_seed,),
-                                  steps=spec.steps, batch_size=spec.batch_size,
-                                  chunk_size=chunk_size, progress=False,
+      after = retrain_user_scores(ctx.model, ctx.train, deletions, checking, progress=False,
                                   description=self.name)
       engine_models += len(set(deletions))
       index = np.asarray([b for b, _ in batch])

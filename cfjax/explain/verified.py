@@ -70,10 +70,9 @@ class VerifiedSearch:
                            seed=self.search_seed, **self.ranker_options)
     ranked = [result.subsets for result in ranker.ranked(ctx, targets, keep=self.budget)]
     check_seed = spec.seed + self.check_seed_offset
-    chunk_size = self.chunk_size or (1 if spec.batch_size is None else 64)
-    retrain = functools.partial(retrain_user_scores, ctx.model, ctx.train, seeds=(check_seed,),
-                                steps=spec.steps, batch_size=spec.batch_size,
-                                chunk_size=chunk_size, progress=False, description="verified")
+    checking = spec.with_seeds((check_seed,)).with_chunk_size(self.chunk_size or spec.chunk_size)
+    retrain = functools.partial(retrain_user_scores, ctx.model, ctx.train, protocol=checking,
+                                progress=False, description="verified")
     found = [None] * len(targets)  # position in the ranking of the first candidate that works
     tried = [0] * len(targets)
     engine_models = 0

@@ -38,7 +38,7 @@ from cfjax.models import make_model
 from cfjax.papers import published
 from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
-from cfjax.train import Convergence, TrainSpec, steps_per_epoch
+from cfjax.train import Convergence, RetrainProtocol, steps_per_epoch
 from cfjax.util import atomic_write_text, timed, to_json, write_json
 
 KS = (5, 10, 20)
@@ -243,8 +243,8 @@ def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dic
     seeds = (0,) if until is not None else tuple(range(int(config.verify_seeds)))
     verify_batch = (int(config.verify_batch_size) or None) if until is None else None
     chunk_size = verify_chunk_size(config.chunk_size)
-    spec = TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
-                     seed=int(config.seed))
+    spec = RetrainProtocol(steps=int(config.train_steps), batch_size=int(config.batch_size),
+                           seeds=(int(config.seed),))
     record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
                         original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
                                        "seed": spec.seed},
@@ -262,10 +262,11 @@ def run_ncf(config, workdir: str | os.PathLike, *, progress: bool = True) -> dic
     ctx = ExplainContext.from_original(model, train, original, spec)
     users = explained_users(train, config.users, int(config.seed))
     targets = top1_targets(ctx, users)
-    verify_records = lambda records: verify(
-        records, model=model, train=train, original=original, protocol="warm", seeds=seeds,
-        steps=int(config.verify_steps), batch_size=verify_batch, ks=(1,), chunk_size=chunk_size,
-        progress=progress, until=until)
+    verifying = spec.continued(int(config.verify_steps), seeds=seeds, batch_size=verify_batch)
+    verifying = (verifying if until is None else verifying.converging(until)).with_chunk_size(
+        chunk_size)
+    verify_records = lambda records: verify(records, model=model, train=train, original=original,
+                                            protocol=verifying, ks=(1,), progress=progress)
     verified_by_k, work_timings = run_ks(
         ks, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
         train=train, work_dir=work, seed=int(config.seed))

@@ -28,7 +28,7 @@ from cfjax.models import make_model
 from cfjax.papers import published
 from cfjax.papers.accent import explained_users, run_ks, table_ks, work_settings
 from cfjax.papers.common import holds_workdir, run_config, trained_original
-from cfjax.train import TrainSpec, steps_per_epoch
+from cfjax.train import RetrainProtocol, steps_per_epoch
 from cfjax.util import timed, to_json
 
 DATASET = "accent-rcf"
@@ -97,7 +97,7 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     protocol = str(config.rcf_verify_protocol)
     seeds = tuple(int(s) for s in config.rcf_verify_seeds)
     chunk_size = int(config.chunk_size or 1)
-    spec = TrainSpec(steps=train_steps, batch_size=batch, seed=seeds[0])
+    spec = RetrainProtocol(steps=train_steps, batch_size=batch, seeds=(seeds[0],))
     record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
                         model="rcf", methods=list(METHODS),
                         original_spec={"steps": spec.steps, "batch_size": batch,
@@ -119,10 +119,10 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     ctx = ExplainContext.from_original(model, train, original, spec)
     users = explained_users(train, config.rcf_users, int(config.seed))
     targets = top1_targets(ctx, users)
-    verify_records = lambda records: verify(
-        records, model=model, train=train, original=original, protocol=protocol, seeds=seeds,
-        steps=verify_steps, batch_size=batch, ks=(1,), chunk_size=chunk_size,
-        progress=progress)
+    verifying = RetrainProtocol(steps=verify_steps, batch_size=batch, seeds=seeds, kind=protocol,
+                                chunk_size=chunk_size)
+    verify_records = lambda records: verify(records, model=model, train=train, original=original,
+                                            protocol=verifying, ks=(1,), progress=progress)
     verified_by_k, work_timings = run_ks(
         ks, explain=lambda k: explain_k(ctx, targets, k), verify_records=verify_records,
         train=train, work_dir=work, seed=int(config.seed))

@@ -36,7 +36,7 @@ from cfjax.explain.surrogate import SPECS as SURROGATES
 from cfjax.models import make_model
 from cfjax.papers.common import engine_chunk_size, trained_original
 from cfjax.records import Explanation, VerifiedRecord
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from cfjax.util import check_int, code_version
 
 CONTROLS = ("random", "none")
@@ -205,8 +205,8 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
                        f"{len(data.history_rows(short[0]))} interactions, not more than the "
                        f"explanation size {request.size}; pick another user or a smaller --size")
     batch_size = request.batch_size or training["batch_size"]
-    spec = TrainSpec(steps=request.steps or training["steps"], batch_size=batch_size,
-                     seed=request.seed)
+    spec = RetrainProtocol(steps=request.steps or training["steps"], batch_size=batch_size,
+                           seeds=(request.seed,))
     chunk_size = engine_chunk_size(None, batch_size)
     with util.timed() as fitting:
       original, fit_info = trained_original(model, data, spec, cache_dir=request.cache_dir,
@@ -231,14 +231,13 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
     with util.timed() as verifying:
       if request.verify:
         checked = [r for r in records if r.found] + placebos + list(nothing)
-        for seed in seeds:
-          for verified in verify(checked, model=model, train=data, original=original,
-                                 protocol="scratch", seeds=(seed,), steps=spec.steps,
-                                 batch_size=spec.batch_size, ks=(request.k,),
-                                 chunk_size=chunk_size, progress=progress):
-            key = (verified.explanation.method, verified.explanation.user)
-            outcomes.setdefault(key, []).append(
-                _outcome(verified, request.k, paired=seed == request.seed))
+        verifying = spec.with_seeds(seeds).with_chunk_size(chunk_size)
+        for verified in verify(checked, model=model, train=data, original=original,
+                               protocol=verifying, ks=(request.k,), per_seed=True,
+                               progress=progress):
+          key = (verified.explanation.method, verified.explanation.user)
+          outcomes.setdefault(key, []).append(
+              _outcome(verified, request.k, paired=verified.seeds == (spec.seed,)))
 
   report_users = []
   for position, user in enumerate(int(u) for u in users):

@@ -18,7 +18,7 @@ from cfjax.explain import ExplainContext, get_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.models.base import SCHEDULES
 from cfjax.papers.common import engine_chunk_size, holds_workdir, run_config, trained_original
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from cfjax.util import check_int, check_number, timed
 
 KS = (1, 3, 5, 10)
@@ -65,7 +65,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
     done = results.finished(record)
     if done is not None:
       return done
-    spec = TrainSpec(steps=config.steps, batch_size=None, seed=config.seed)
+    spec = RetrainProtocol(steps=config.steps, batch_size=None, seeds=(config.seed,))
     original, training = trained_original(model, train, spec)
     ctx = ExplainContext.from_original(model, train, original, spec)
     users = cfdata.sample_users(train, config.num_users, min_history=config.deletion_size,
@@ -78,8 +78,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
     records = [r for per_user in zip(*by_method) for r in per_user]
     with timed() as verifying:
       verified = verify(records, model=model, train=train, original=original,
-                        protocol="scratch", seeds=verify_seeds, steps=spec.steps, ks=KS,
-                        chunk_size=chunk_size)
+                        protocol=spec.with_seeds(verify_seeds).with_chunk_size(chunk_size), ks=KS)
     summaries = summarize_by_method(verified, KS)
     metrics = {"test_rmse": rmse(model, original.params, test),
                "constant_rmse": constant_rmse(train, test),

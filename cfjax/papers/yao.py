@@ -55,7 +55,7 @@ from cfjax.papers.common import (data_info, engine_chunk_size, holds_workdir, ru
 from cfjax.records import Explanation
 from cfjax.simulate import SimulationConfig, plan_fingerprint, plan_simulation, simulate
 from cfjax.simulate.store import SimulationStore
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from cfjax.util import atomic_write_text, source_hash, timed, write_json
 
 logger = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ class Setup:
   test: Interactions
   model: Recommender
   settings: ModelSettings
-  spec: TrainSpec
+  spec: RetrainProtocol
   min_history: int
   train_users: np.ndarray
   test_users: np.ndarray
@@ -230,7 +230,7 @@ def setup(config, name: str, full: Interactions) -> Setup:
   seed = int(config.seed)
   train, test = cfdata.random_split(full, train_fraction=config.train_fraction, seed=seed)
   model = make_model(name, train, **settings.hparams)
-  spec = TrainSpec(steps=settings.steps, batch_size=settings.batch_size, seed=seed)
+  spec = RetrainProtocol(steps=settings.steps, batch_size=settings.batch_size, seeds=(seed,))
   min_history = min_history_of(config)
   train_count = config.train_users or published.YAO_TRAIN_USERS.get(dataset)
   if train_count is None:
@@ -484,9 +484,8 @@ def table3_model(config, name: str, full: Interactions, model_dir: str | os.Path
     records, facts = explain_table3(p)
     with timed() as verifying:
       verified = verify(records, model=s.model, train=s.train, original=p.ctx.original,
-                        protocol="scratch", seeds=s.record["verify_seeds"], steps=s.spec.steps,
-                        batch_size=s.spec.batch_size, ks=KS, chunk_size=s.settings.chunk_size,
-                        progress=progress)
+                        protocol=s.spec.with_seeds(s.record["verify_seeds"]).with_chunk_size(
+                            s.settings.chunk_size), ks=KS, progress=progress)
     summaries = summarize_by_method(verified, KS)
     cells = [{"method": m, "k": k, "ours_percent": 100 * summary["validity"][k],
               "paper_percent": published.yao_table3(name, s.dataset, m, k)}

@@ -19,7 +19,7 @@ from cfjax.explain import (ExplainContext, MissingHookError, Targets, available_
 from cfjax.models import (fold_in_recommender, make_mf, make_model, make_multvae, make_ncf,
                           train_multvae)
 from cfjax.records import Explanation
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 STEPS = 40
 # Small budgets so the sweep stays fast: options per explainer (everything else default).
@@ -61,8 +61,8 @@ def contexts():
                       ("lightgcn", make_model("lightgcn", data, dim=4, num_layers=1,
                                               learning_rate=0.05)),
                       ("ease", make_model("ease", data, l2=2.0))):
-    spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
-    original = train_original(model, to_train_data(data), seed=0, steps=STEPS)
+    spec = RetrainProtocol(steps=STEPS, batch_size=None, seeds=(0,))
+    original = train_original(model, to_train_data(data), RetrainProtocol(steps=STEPS, seeds=(0,)))
     ctx = ExplainContext.from_original(model, data, original, spec)
     out[name] = (ctx, top1_targets(ctx, np.arange(4)))
   # Mult-VAE, amortised: a view over fixed input rows.
