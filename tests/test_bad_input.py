@@ -139,11 +139,11 @@ RETRAIN_CASES = {
     "steps 2.5": (dict(steps=2.5), r"steps must be an integer, got 2.5"),
     "steps True": (dict(steps=True), r"steps must be an integer, got True"),
     "negative steps": (dict(steps=-1), r"steps=-1 must be >= 0"),
-    "no seeds": (dict(seeds=[]), "at least one seed"),
+    "no seeds": (dict(seeds=[]), "seeds is empty"),
     "a float seed": (dict(seeds=[1.5]), r"seed must be an integer, got 1.5"),
     "chunk size 0": (dict(chunk_size=0), r"chunk_size=0 must be >= 1"),
-    "unknown protocol": (dict(protocol="hot"), "unknown protocol 'hot'"),
-    "warm without original": (dict(protocol="warm"), "pass original="),
+    "unknown protocol": (dict(kind="hot"), "kind='hot' must be one of"),
+    "warm without original": (dict(kind="warm"), "pass original="),
     "batch larger than the data": (dict(batch_size=0), r"batch_size=0 must be >= 1"),
 }
 
@@ -152,16 +152,19 @@ RETRAIN_CASES = {
 def test_retrain_arguments(trained, case):
   data, model, _, _ = trained
   overrides, message = RETRAIN_CASES[case]
-  kwargs = dict(deleted_rows=np.array([[1, -1]]), seeds=[0], steps=2, progress=False)
-  kwargs.update(overrides)
+  fields = dict(seeds=[0], steps=2)
+  fields.update({k: v for k, v in overrides.items() if k != "deleted_rows"})
+  deleted_rows = overrides.get("deleted_rows", np.array([[1, -1]]))
   with pytest.raises(ValueError, match=message) as error:
-    retrain(model, to_train_data(data), kwargs.pop("deleted_rows"), **kwargs)
+    retrain(model, to_train_data(data), deleted_rows, RetrainProtocol(**fields), progress=False)
   one_line(error)
 
 
 def verify_call(trained, records, **overrides):
   data, model, original, _ = trained
-  kwargs = dict(model=model, train=data, original=original, steps=2, ks=(1,), progress=False)
+  protocol = RetrainProtocol(steps=overrides.pop("steps", 2))
+  kwargs = dict(model=model, train=data, original=original, protocol=protocol, ks=(1,),
+                progress=False)
   return evaluate.verify(records, **{**kwargs, **overrides})
 
 
@@ -241,7 +244,7 @@ def test_explainers_refuse_what_they_cannot_explain(trained):
     (lambda d: make_model("mf", d, width=3), r"model 'mf': .*width"),
     (lambda d: train_original(make_model("mf", d), to_train_data(d),
                               RetrainProtocol(steps=3, batch_size=10_000, seeds=(0,))),
-                                              r"batch_size=10000 must lie in"),
+     r"batch_size=10000 must lie in"),
     (lambda d: rank.top_k(np.zeros((1, 20)), np.ones((1, 20), bool), 1), r"only 0 unseen"),
 ], ids=["no users", "split fraction", "unknown model", "unknown hyperparameter",
         "batch larger than the data", "top-k with nothing unseen"])

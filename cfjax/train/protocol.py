@@ -77,8 +77,7 @@ class RetrainProtocol:
       raise ValueError("training to convergence needs full batches (a minibatch gradient never "
                        "vanishes); pass batch_size=None with until=")
     if self.chunk_size is not None:
-      check_int(self.chunk_size, "RetrainProtocol chunk_size (models per engine call)",
-                minimum=1)
+      check_int(self.chunk_size, "RetrainProtocol chunk_size", minimum=1)
 
   @property
   def seed(self) -> int:

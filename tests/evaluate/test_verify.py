@@ -26,9 +26,9 @@ def setup():
 
 def run(setup, records, **kwargs):
   train, model, original, _ = setup
-  kwargs = {"seeds": (SEED,), **kwargs}
+  fields = {"seeds": (SEED,), **kwargs}
   return verify(records, model=model, train=train, original=original,
-                protocol=RetrainProtocol(steps=STEPS, chunk_size=CHUNK), progress=False, **kwargs)
+                protocol=RetrainProtocol(steps=STEPS, chunk_size=CHUNK, **fields), progress=False)
 
 
 def history_records(setup, users):
@@ -85,7 +85,7 @@ def test_replacement_criterion(setup):
 
 def test_warm_protocol_reports_unretrained_rank(setup):
   records = history_records(setup, [0, 1])
-  for v in run(setup, records, protocol="warm"):
+  for v in run(setup, records, kind="warm"):
     assert v.protocol == "warm" and v.unretrained_rank == 1
 
 

@@ -19,7 +19,7 @@ from cfjax.train import (Convergence, RetrainProtocol, models_per_call, retrain,
     (dict(steps=1, seeds=(0.5,)), "seed must be an integer"),
     (dict(steps=1, kind="hot"), "kind='hot' must be one of scratch, warm, rescore"),
     (dict(steps=1, batch_size=0), "batch_size=0 must be >= 1"),
-    (dict(steps=1, chunk_size=0), "chunk_size .* must be >= 1"),
+    (dict(steps=1, chunk_size=0), "chunk_size=0 must be >= 1"),
     (dict(steps=1, until=5), "must be a cfjax.train.Convergence"),
     (dict(steps=1, batch_size=8, until=Convergence()), "needs full batches"),
 ])
