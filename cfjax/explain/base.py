@@ -103,7 +103,7 @@ class ExplainContext:
     train: the interactions it was trained on (row order as in training).
     original: the trained `TrainState` (params and optimizer state); methods that retrain
       from it (the warm protocol) need it.
-    spec: how the original was trained (`TrainSpec`); methods that retrain or simulate
+    spec: how the original was trained (`RetrainProtocol`); methods that retrain or simulate
       counterfactual models (surrogates, `verified`) repeat it.
     simulation: simulated counterfactual outcomes for the surrogates
       (`cfjax.explain.surrogate.Simulated`), or None to let them simulate on demand.

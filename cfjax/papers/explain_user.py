@@ -231,9 +231,9 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
     with util.timed() as verifying:
       if request.verify:
         checked = [r for r in records if r.found] + placebos + list(nothing)
-        verifying = spec.with_seeds(seeds).with_chunk_size(chunk_size)
+        verification = spec.with_seeds(seeds).with_chunk_size(chunk_size)
         for verified in verify(checked, model=model, train=data, original=original,
-                               protocol=verifying, ks=(request.k,), per_seed=True,
+                               protocol=verification, ks=(request.k,), per_seed=True,
                                progress=progress):
           key = (verified.explanation.method, verified.explanation.user)
           outcomes.setdefault(key, []).append(

@@ -152,7 +152,7 @@ def test_retrained_effects_are_paired_with_the_control_of_the_same_call(tiny_mf)
   deletions = [(u, deletion_rows(ctx.train, u, s)) for (u, _), per in zip(targets, subsets)
                for s in per]
   scores = retrain_user_scores(ctx.model, ctx.train, deletions + [(1, ()), (4, ())],
-                               progress=False, **options)
+                               RetrainProtocol(**options), progress=False)
   expected = []
   for t, (user, item) in enumerate(targets):
     control = scores[len(deletions) + (0 if user == 1 else 1)]

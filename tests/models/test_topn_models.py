@@ -17,8 +17,8 @@ from cfjax.models import make_bpr, make_ease, make_lightgcn, make_model
 from cfjax.models.base import Recommender
 from cfjax.models.bpr import uniform_negatives
 from cfjax.models.ease import counterfactual_scores, ease_weights, fitted_params
-from cfjax.train import (deleted_weights, fit, init_state, retrain, seed_keys, to_train_data,
-                         train_original, train_original_exact)
+from cfjax.train import (RetrainProtocol, deleted_weights, fit, init_state, retrain, seed_keys,
+                         to_train_data, train_original, train_original_exact)
 from cfjax.train.batched import state_readout, user_scores_readout
 from cfjax.train.counterfactual import retrain_user_scores
 from cfjax.train.fit import step_key
