@@ -119,8 +119,8 @@ def run(config, workdir: str | os.PathLike, *, progress: bool = True) -> dict:
     ctx = ExplainContext.from_original(model, train, original, spec)
     users = explained_users(train, config.rcf_users, int(config.seed))
     targets = top1_targets(ctx, users)
-    verifying = RetrainProtocol(steps=verify_steps, batch_size=batch, seeds=seeds, kind=protocol,
-                                chunk_size=chunk_size)
+    verifying = (spec.continued(verify_steps) if protocol == "warm" else
+                 spec.with_steps(verify_steps)).with_seeds(seeds).with_chunk_size(chunk_size)
     verify_records = lambda records: verify(records, model=model, train=train, original=original,
                                             protocol=verifying, ks=(1,), progress=progress)
     verified_by_k, work_timings = run_ks(

@@ -114,6 +114,10 @@ class RetrainProtocol:
     offset a different init and batch order (the noise of retraining itself)."""
     return self.with_seeds([self.seed + check_int(o, "seed offset") for o in offsets])
 
+  def with_steps(self, steps: int) -> "RetrainProtocol":
+    """The same protocol (same start, batch and seeds) for `steps` optimizer steps."""
+    return dataclasses.replace(self, steps=steps)
+
   def continued(self, steps: int, *, seeds: Sequence[int] | None = None,
                 batch_size: int | None | str = "same") -> "RetrainProtocol":
     """The warm protocol that continues a model trained under this one for `steps` more

@@ -35,6 +35,7 @@ def test_derived_protocols_keep_the_paired_seed_first():
   assert spec.paired() == RetrainProtocol(steps=7, batch_size=16, seeds=(3,))
   assert spec.with_seed_offsets([0, 1, 2]).seeds == (3, 4, 5)
   assert spec.with_seeds([4]).seed == 4
+  assert spec.with_steps(2) == RetrainProtocol(steps=2, batch_size=16, seeds=(3, 9))
   warm = spec.continued(5, seeds=range(2), batch_size=None)
   assert (warm.kind, warm.steps, warm.seeds, warm.batch_size) == ("warm", 5, (0, 1), None)
   assert spec.continued(5).batch_size == 16
