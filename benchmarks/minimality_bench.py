@@ -39,7 +39,7 @@ flags.DEFINE_string("output", str(RESULTS / "minimality_synthetic.json"), "summa
 METHODS = {
     "metagrad_adaptive": dict(max_e=3),
     "certified": dict(max_size=3, beam=2, budget=8),  # proposer: metagrad
-    "certified_paired": dict(max_size=3, beam=2, budget=8, check_seed_offset=0),
+    "certified_paired": dict(max_size=3, beam=2, budget=8, seed_offset=0),
     "certified_if": dict(proposer="influence_function", max_size=3, beam=2, budget=8),
 }
 

@@ -35,7 +35,7 @@ class VerifiedSearch:
     budget: the most candidates retrained per target.
     per_round: candidates per target per round.
     k: the list length the target must leave.
-    check_seed_offset: candidates are retrained under the spec's seed + this (2: neither
+    seed_offset: candidates are retrained under the spec's seed + this (2: neither
       the original's seed nor the usual verification seed + 1).
     max_candidates: candidates the surrogate searches per target.
     search_seed: seed of the surrogate's candidate draws.
@@ -49,7 +49,7 @@ class VerifiedSearch:
   budget: int = 2
   per_round: int = 2
   k: int = 1
-  check_seed_offset: int = 2
+  seed_offset: int = 2
   max_candidates: int = 100_000
   search_seed: int = 0
   chunk_size: int | None = None
@@ -69,7 +69,7 @@ class VerifiedSearch:
     ranker = get_explainer(self.ranker, e=self.e, max_candidates=self.max_candidates,
                            seed=self.search_seed, **self.ranker_options)
     ranked = [result.subsets for result in ranker.ranked(ctx, targets, keep=self.budget)]
-    check_seed = spec.seed + self.check_seed_offset
+    check_seed = spec.seed + self.seed_offset
     checking = spec.with_seeds((check_seed,)).with_chunk_size(self.chunk_size or spec.chunk_size)
     retrain = functools.partial(retrain_user_scores, ctx.model, ctx.train, protocol=checking,
                                 progress=False, description="verified")

@@ -418,7 +418,7 @@ def explain_table3(p: Prepared) -> tuple[list[Explanation], dict]:
     verified = get_explainer("verified", ranker=c["verified_surrogate"],
                              ranker_options={"fit": p.fit}, e=size, budget=int(c["verify_budget"]),
                              per_round=int(c["verify_per_round"]), k=1,
-                             check_seed_offset=CHECK_SEED_OFFSET,
+                             seed_offset=CHECK_SEED_OFFSET,
                              max_candidates=int(c["candidates"]), search_seed=seed,
                              chunk_size=s.settings.chunk_size)
     with timed() as checking:

@@ -75,7 +75,7 @@ def test_certified_returns_the_smallest_set_retraining_confirms_and_what_it_spen
   # metagrad's attributions of this model are all 0 (p[0, A] is a mean of equal ratings):
   # ties go to history order, so the beam at size 2 holds {0, 1} first.
   explainer = get_explainer("certified", proposer="metagrad", beam=2, budget=11,
-                            check_seed_offset=2)
+                            seed_offset=2)
   with pytest.warns(UserWarning, match="constant step size"):
     [record] = run_explainer(explainer, ctx, targets)
   assert record.deleted_items == (0, 1) and record.extra["certified"]

@@ -48,7 +48,7 @@ def planted():
   return ctx, top1_targets(ctx, np.arange(20, 28))
 
 
-def benchmark_rows(ctx, targets, names, **verify_options):
+def benchmark_rows(ctx, targets, names, **protocol_fields):
   records = []
   for name in names:
     records += [dataclasses.replace(r, extra={**r.extra, "budget": 1}) for r in
@@ -58,8 +58,9 @@ def benchmark_rows(ctx, targets, names, **verify_options):
   nothing = [dataclasses.replace(r, extra={"budget": "own"}) for r in
              run_explainer(get_explainer("none"), ctx, targets)]
   verified = verify(records + placebos + nothing, model=ctx.model, train=ctx.train,
-                    original=ctx.original, protocol=RetrainProtocol(chunk_size=1), ks=(1,),
-                    progress=False, **verify_options)
+                    original=ctx.original,
+                    protocol=RetrainProtocol(chunk_size=1, **protocol_fields), ks=(1,),
+                    progress=False)
   return {r["method"]: r for r in lb.leaderboard_rows(verified, targets.users, [1])}
 
 
