@@ -33,7 +33,7 @@ from cfjax import data as cfdata
 from cfjax.models import make_model
 from cfjax.papers.accent import PAPER_STEPS
 from cfjax.pipeline import trained_original
-from cfjax.train import Convergence, TrainSpec, to_train_data
+from cfjax.train import Convergence, RetrainProtocol, to_train_data
 from cfjax.train.fit import fit_to_convergence
 from cfjax.util import peak_rss, write_json
 from cfjax.evaluate.results import provenance
@@ -63,12 +63,12 @@ def original_of(name: str, cache_dir: str):
   if name == "ncf":
     train = cfdata.load("accent-ml100k", data_dir=data_dir)
     model = make_model("ncf", train)
-    spec = TrainSpec(steps=PAPER_STEPS, batch_size=1246, seed=0)
+    spec = RetrainProtocol(steps=PAPER_STEPS, batch_size=1246, seeds=(0,))
   else:
     train, _ = cfdata.random_split(cfdata.load("movielens-100k", data_dir=data_dir),
                                    train_fraction=0.7, seed=0)
     model = make_model("mf", train)
-    spec = TrainSpec(steps=300, batch_size=None, seed=0)
+    spec = RetrainProtocol(steps=300, batch_size=None, seeds=(0,))
   original, training = trained_original(model, train, spec, cache_dir=cache_dir)
   return model, train, spec, original, training
 

@@ -21,7 +21,8 @@ import cfjax
 from cfjax.data import load, random_split
 from cfjax.evaluate import environment_info
 from cfjax.rank import scores_of, seen_rows, top_k
-from cfjax.train import retrain, to_train_data, train_original, train_original_exact
+from cfjax.train import (RetrainProtocol, retrain, to_train_data, train_original,
+                         train_original_exact)
 
 OUTPUT = pathlib.Path(__file__).resolve().parent / "results" / "exactness.json"
 FLAGS = flags.FLAGS
@@ -42,12 +43,13 @@ def main(argv):
   seen = seen_rows(train, users)
   top10 = lambda params: top_k(scores_of(model, params, users), seen, 10)
   deleted_rows = np.array([[10, 11], [5, -1], [-1, -1]])  # the README's three deletions
-  originals = {"train_original (alone)": train_original(model, data, seed=0, steps=steps),
+  spec = RetrainProtocol(steps=steps, seeds=(0,))
+  originals = {"train_original (alone)": train_original(model, data, spec),
                "train_original_exact(chunk_size=3)": train_original_exact(
-                   model, data, seed=0, steps=steps, chunk_size=3)}
+                   model, data, spec.with_chunk_size(3))}
   rows = []
   for seeds in ([0], [0, 1]):
-    result = retrain(model, data, deleted_rows, seeds=seeds, steps=steps, progress=False)
+    result = retrain(model, data, deleted_rows, spec.with_seeds(seeds), progress=False)
     nothing = jax.tree.map(lambda leaf: leaf[2, 0], result.outputs)
     for name, original in originals.items():
       rows.append({"original": name, "retrain_seeds": seeds,

@@ -32,7 +32,7 @@ from cfjax.data.interactions import round_up
 from cfjax.evaluate import environment_info
 from cfjax.explain import ExplainContext, get_explainer, top1_targets
 from cfjax.models import make_model
-from cfjax.train import steps_per_epoch, to_train_data, train_original
+from cfjax.train import RetrainProtocol, steps_per_epoch, to_train_data, train_original
 
 METHODS = ("if", "pure_fia", "fia", "accent")
 BATCH_SIZE = 1246
@@ -140,8 +140,10 @@ def main(argv):
   train = load("accent-ml100k")
   model = make_model("ncf", train)
   steps = epochs * steps_per_epoch(len(train), BATCH_SIZE)
-  seconds, state = _timed(lambda: train_original(model, to_train_data(train), seed=FLAGS.seed,
-                                                 steps=steps, batch_size=BATCH_SIZE))
+  seconds, state = _timed(lambda: train_original(model, to_train_data(train),
+                                                 RetrainProtocol(steps=steps,
+                                                                 batch_size=BATCH_SIZE,
+                                                                 seeds=(FLAGS.seed,))))
   params = state.params
   print(f"trained NCF for {epochs} epochs ({steps} steps) in {seconds:.1f}s")
   users = sample_users(train, num_users, min_history=FLAGS.e, seed=FLAGS.seed)

@@ -27,7 +27,7 @@ from cfjax.evaluate import environment_info
 from cfjax.evaluate.minimality import minimality
 from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_mf
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 FLAGS = flags.FLAGS
@@ -39,7 +39,7 @@ flags.DEFINE_string("output", str(RESULTS / "minimality_synthetic.json"), "summa
 METHODS = {
     "metagrad_adaptive": dict(max_e=3),
     "certified": dict(max_size=3, beam=2, budget=8),  # proposer: metagrad
-    "certified_paired": dict(max_size=3, beam=2, budget=8, check_seed_offset=0),
+    "certified_paired": dict(max_size=3, beam=2, budget=8, seed_offset=0),
     "certified_if": dict(proposer="influence_function", max_size=3, beam=2, budget=8),
 }
 
@@ -49,8 +49,8 @@ def main(argv):
   data = make_synthetic(num_users=60, num_items=50, density=0.1, seed=5, min_per_user=5)
   steps = FLAGS.steps
   model = make_mf(data.num_users, data.num_items, dim=8, schedule="cosine", decay_steps=steps)
-  spec = TrainSpec(steps=steps, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(data), seed=0, steps=steps)
+  spec = RetrainProtocol(steps=steps, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(data), spec)
   ctx = ExplainContext.from_original(model, data, original, spec)
   small = np.flatnonzero(data.user_counts <= FLAGS.max_history)[: FLAGS.users]
   targets = top1_targets(ctx, small)

@@ -18,7 +18,7 @@ import numpy as np
 
 from cfjax import data as cfdata
 from cfjax.models import make_model
-from cfjax.train import retrain, to_train_data
+from cfjax.train import RetrainProtocol, retrain, to_train_data
 from cfjax.train.batched import user_scores_readout
 from cfjax.util import peak_rss
 
@@ -32,9 +32,9 @@ def main(width: int, chunk: int) -> dict:
   after_load = peak_rss()["peak_rss_mib"]
   rng = np.random.default_rng(0)
   rows = np.stack([rng.choice(len(train.user), 3, replace=False) for _ in range(chunk)])
-  retrain(model, data, rows, seeds=[0], steps=10, chunk_size=chunk, vector_width=width,
-          readout=user_scores_readout(model), readout_args=np.zeros(chunk, np.int32),
-          progress=False)
+  retrain(model, data, rows, RetrainProtocol(steps=10, seeds=[0], chunk_size=chunk),
+          vector_width=width, readout=user_scores_readout(model),
+          readout_args=np.zeros(chunk, np.int32), progress=False)
   return dict(vector_width=width, chunk=chunk, rows=len(train.user), users=train.num_users,
               items=train.num_items, rss_after_load_mib=after_load,
               peak_rss_mib=peak_rss()["peak_rss_mib"],

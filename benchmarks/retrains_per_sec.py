@@ -44,8 +44,8 @@ import numpy as np
 from benchmarks import torch_reference
 from cfjax.models import make_mf, make_ncf
 from cfjax.models.base import Recommender
-from cfjax.train import (TrainData, deleted_weights, fit, init_state, pad_deletions, retrain,
-                         seed_keys, trace_count)
+from cfjax.train import (RetrainProtocol, TrainData, deleted_weights, fit, init_state,
+                         pad_deletions, retrain, seed_keys, trace_count)
 
 METHODS = ("engine", "sequential", "torch")
 DELETION_SIZE = 3
@@ -214,10 +214,10 @@ def time_engine(workload: Workload, deletions: np.ndarray, *, chunk_size: int,
   users = np.full((num_models,), workload.readout_user, np.int32)
 
   def call(rows, args):
-    return retrain(workload.model, workload.data, rows, seeds=[seed], steps=workload.steps,
-                   batch_size=workload.batch_size,
-                   readout=user_scores_readout(workload.model), readout_args=args,
-                   chunk_size=chunk, progress=False)
+    return retrain(workload.model, workload.data, rows,
+                   RetrainProtocol(steps=workload.steps, batch_size=workload.batch_size,
+                                   seeds=[seed], chunk_size=chunk),
+                   readout=user_scores_readout(workload.model), readout_args=args, progress=False)
 
   start = time.perf_counter()
   key = (workload.model, workload.steps, workload.batch_size, chunk, deletions.shape[1], seed)

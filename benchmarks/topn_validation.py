@@ -22,7 +22,7 @@ from cfjax import data as cfdata
 from cfjax.evaluate.topn import model_scores, topn_metrics
 from cfjax.models import make_model
 from cfjax.workflows.topn import implicit
-from cfjax.train import to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 GRIDS = {
     "ease": {"steps": [1], "l2": [50.0, 100.0, 200.0, 500.0, 1000.0]},
@@ -49,8 +49,8 @@ def main() -> None:
       steps = point.pop("steps")
       start = time.perf_counter()
       model = make_model(name, inner, **point)
-      state = jax.block_until_ready(train_original(model, to_train_data(inner), seed=0,
-                                                   steps=steps))
+      state = jax.block_until_ready(train_original(model, to_train_data(inner),
+                                                   RetrainProtocol(steps=steps, seeds=(0,))))
       metrics = topn_metrics(model_scores(model, state.params), inner, validation, [20])
       row = {"model": name, "steps": steps, **point, "val_recall@20": metrics["recall@20"],
              "val_ndcg@20": metrics["ndcg@20"], "seconds": time.perf_counter() - start}

@@ -11,11 +11,13 @@ from cfjax.evaluate import verify
 from cfjax.explain import ExplainContext, Targets, get_explainer, register
 from cfjax.models import Recommender, make_model
 from cfjax.records import Explanation, VerifiedRecord, read_jsonl, write_jsonl
-from cfjax.train import TrainSpec, retrain, to_train_data, train_original
+from cfjax.train import (Convergence, RetrainProtocol, retrain, to_train_data, train_original,
+                         train_original_exact)
 from cfjax.version import __version__
 
-__all__ = ["ExplainContext", "Explanation", "Interactions", "Recommender", "Targets",
-           "TrainSpec", "VerifiedRecord", "__version__", "data", "evaluate", "explain",
-           "get_explainer", "influence", "load", "make_model", "models", "rank", "read_jsonl",
+__all__ = ["Convergence", "ExplainContext", "Explanation", "Interactions", "Recommender",
+           "RetrainProtocol", "Targets", "VerifiedRecord", "__version__", "data", "evaluate",
+           "explain", "get_explainer", "influence", "load", "make_model", "models", "rank",
+           "read_jsonl",
            "register", "retrain", "simulate", "to_train_data", "train", "train_original",
-           "verify", "write_jsonl"]
+           "train_original_exact", "verify", "write_jsonl"]

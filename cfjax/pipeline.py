@@ -35,8 +35,8 @@ from cfjax.data.interactions import Interactions
 from cfjax.evaluate.results import ResultsDir, provenance
 from cfjax.explain import ExplainContext
 from cfjax.models.base import Recommender
-from cfjax.train import (TrainSpec, TrainState, init_state, seed_keys, to_train_data,
-                         train_original, train_original_exact)
+from cfjax.train import (RetrainProtocol, TrainState, init_state, models_per_call, seed_keys,
+                         to_train_data, train_original, train_original_exact)
 from cfjax.train.health import check_training
 
 # Config fields that never change a result: where the results and the data live.
@@ -123,7 +123,7 @@ def run_config(config: Any, data: Interactions, **facts) -> dict:
   return {"config": settings_of(config), "data": data_info(data), **provenance(), **facts}
 
 
-def original_context(model: Recommender, train: Interactions, spec: TrainSpec, *,
+def original_context(model: Recommender, train: Interactions, spec: RetrainProtocol, *,
                      cache_dir: str | os.PathLike | None = None, exact_chunk: int | None = None,
                      **context) -> tuple[ExplainContext, dict]:
   """The trained original (`trained_original`: cached, checked) as an `ExplainContext`
@@ -139,14 +139,11 @@ def original_context(model: Recommender, train: Interactions, spec: TrainSpec, *
 
 
 def engine_chunk_size(chunk_size: int | None, batch_size: int | None) -> int:
-  """Models per compiled engine call: the given value, else 1 for full-batch training on CPU
-  (XLA:CPU's batched scatters are slower than a loop, docs/engine.md) and 64 otherwise."""
-  if chunk_size is not None:
-    return util.check_int(chunk_size, "chunk_size (models per engine call)", minimum=1)
-  return 1 if batch_size is None and jax.default_backend() == "cpu" else 64
+  """Models per compiled engine call: the engine's one rule (`cfjax.train.models_per_call`)."""
+  return models_per_call(chunk_size, batch_size)
 
 
-def trained_original(model: Recommender, train: Interactions, spec: TrainSpec, *,
+def trained_original(model: Recommender, train: Interactions, spec: RetrainProtocol, *,
                      cache_dir: str | os.PathLike | None = None,
                      exact_chunk: int | None = None) -> tuple[TrainState, dict]:
   """The original model trained under `spec`, from a cache when one was saved before.
@@ -186,11 +183,9 @@ def trained_original(model: Recommender, train: Interactions, spec: TrainSpec, *
   data = to_train_data(train)
   with util.timed() as watch:
     if exact_chunk is None:
-      state = train_original(model, data, seed=spec.seed, steps=spec.steps,
-                             batch_size=spec.batch_size)
+      state = train_original(model, data, spec)
     else:
-      state = train_original_exact(model, data, seed=spec.seed, steps=spec.steps,
-                                   batch_size=spec.batch_size, chunk_size=exact_chunk)
+      state = train_original_exact(model, data, spec.with_chunk_size(exact_chunk))
     state = jax.block_until_ready(state)
   health = check_training(model, data, initial=model.init(seed_keys(spec.seed)[0]),
                           trained=state.params, steps=spec.steps)

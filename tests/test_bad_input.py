@@ -22,7 +22,7 @@ from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer,
 from cfjax.models import MissingHookError, Recommender, make_model
 from cfjax.pipeline import trained_original
 from cfjax.records import Explanation, read_jsonl
-from cfjax.train import TrainSpec, retrain, to_train_data, train_original
+from cfjax.train import RetrainProtocol, retrain, to_train_data, train_original
 from cfjax.train.health import DivergedError, check_scores
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -126,8 +126,8 @@ def test_interactions_built_by_hand(overrides, message):
 def trained():
   data = cd.make_synthetic(num_users=12, num_items=20, density=0.3, seed=0)
   model = make_model("mf", data, dim=2)
-  spec = TrainSpec(steps=5)
-  original = train_original(model, to_train_data(data), seed=0, steps=5)
+  spec = RetrainProtocol(steps=5)
+  original = train_original(model, to_train_data(data), RetrainProtocol(steps=5, seeds=(0,)))
   return data, model, original, ExplainContext.from_original(model, data, original, spec)
 
 
@@ -139,11 +139,11 @@ RETRAIN_CASES = {
     "steps 2.5": (dict(steps=2.5), r"steps must be an integer, got 2.5"),
     "steps True": (dict(steps=True), r"steps must be an integer, got True"),
     "negative steps": (dict(steps=-1), r"steps=-1 must be >= 0"),
-    "no seeds": (dict(seeds=[]), "at least one seed"),
+    "no seeds": (dict(seeds=[]), "seeds is empty"),
     "a float seed": (dict(seeds=[1.5]), r"seed must be an integer, got 1.5"),
     "chunk size 0": (dict(chunk_size=0), r"chunk_size=0 must be >= 1"),
-    "unknown protocol": (dict(protocol="hot"), "unknown protocol 'hot'"),
-    "warm without original": (dict(protocol="warm"), "pass original="),
+    "unknown protocol": (dict(kind="hot"), "kind='hot' must be one of"),
+    "warm without original": (dict(kind="warm"), "pass original="),
     "batch larger than the data": (dict(batch_size=0), r"batch_size=0 must be >= 1"),
 }
 
@@ -152,16 +152,19 @@ RETRAIN_CASES = {
 def test_retrain_arguments(trained, case):
   data, model, _, _ = trained
   overrides, message = RETRAIN_CASES[case]
-  kwargs = dict(deleted_rows=np.array([[1, -1]]), seeds=[0], steps=2, progress=False)
-  kwargs.update(overrides)
+  fields = dict(seeds=[0], steps=2)
+  fields.update({k: v for k, v in overrides.items() if k != "deleted_rows"})
+  deleted_rows = overrides.get("deleted_rows", np.array([[1, -1]]))
   with pytest.raises(ValueError, match=message) as error:
-    retrain(model, to_train_data(data), kwargs.pop("deleted_rows"), **kwargs)
+    retrain(model, to_train_data(data), deleted_rows, RetrainProtocol(**fields), progress=False)
   one_line(error)
 
 
 def verify_call(trained, records, **overrides):
   data, model, original, _ = trained
-  kwargs = dict(model=model, train=data, original=original, steps=2, ks=(1,), progress=False)
+  protocol = RetrainProtocol(steps=overrides.pop("steps", 2))
+  kwargs = dict(model=model, train=data, original=original, protocol=protocol, ks=(1,),
+                progress=False)
   return evaluate.verify(records, **{**kwargs, **overrides})
 
 
@@ -239,8 +242,9 @@ def test_explainers_refuse_what_they_cannot_explain(trained):
     (lambda d: cd.random_split(d, train_fraction=1.5, seed=0), r"train_fraction"),
     (lambda d: make_model("svd", d), r"unknown model 'svd'"),
     (lambda d: make_model("mf", d, width=3), r"model 'mf': .*width"),
-    (lambda d: train_original(make_model("mf", d), to_train_data(d), seed=0, steps=3,
-                              batch_size=10_000), r"batch_size=10000 must lie in"),
+    (lambda d: train_original(make_model("mf", d), to_train_data(d),
+                              RetrainProtocol(steps=3, batch_size=10_000, seeds=(0,))),
+     r"batch_size=10000 must lie in"),
     (lambda d: rank.top_k(np.zeros((1, 20)), np.ones((1, 20), bool), 1), r"only 0 unseen"),
 ], ids=["no users", "split fraction", "unknown model", "unknown hyperparameter",
         "batch larger than the data", "top-k with nothing unseen"])
@@ -255,7 +259,7 @@ def test_a_diverged_model_stops_the_run(trained):
   model = make_model("mf", data, dim=2, learning_rate=1e3)
   with pytest.raises(DivergedError, match=r"the original model diverged: training loss .* "
                                           r"after 30 steps, .* at init") as error:
-    trained_original(model, data, TrainSpec(steps=30))
+    trained_original(model, data, RetrainProtocol(steps=30))
   one_line(error)
   with pytest.raises(DivergedError, match=r"1 of 2 retrained models gave non-finite scores"):
     check_scores(np.array([[1.0, np.nan], [1.0, 2.0]]), np.ones((2, 2)), what="verify")

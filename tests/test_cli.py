@@ -14,7 +14,7 @@ from cfjax.explain import ExplainContext, get_explainer, run_explainer
 from cfjax.explain.base import Targets
 from cfjax.models import MODELS, make_model
 from cfjax.pipeline import engine_chunk_size, trained_original
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 
 STEPS = 20
 
@@ -49,7 +49,7 @@ def test_the_verified_ranks_are_verifys(report):
   report, folder = report
   data = cfdata.load("synthetic")
   model = make_model("mf", data, **MODELS.get("mf").recipe.hparams)
-  spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
+  spec = RetrainProtocol(steps=STEPS, batch_size=None, seeds=(0,))
   original, info = trained_original(model, data, spec, cache_dir=folder / "cache",
                                     exact_chunk=engine_chunk_size(None, None))
   assert info["loaded"]  # the command cached it under the same key
@@ -57,8 +57,9 @@ def test_the_verified_ranks_are_verifys(report):
   (user,) = report["users"]
   item = int(user["target"]["title"].removeprefix("Synthetic item "))
   (record,) = run_explainer(get_explainer("knn", e=3), ctx, Targets([7], [item]))
-  expected = [verify([record], model=model, train=data, original=original, seeds=(seed,),
-                     steps=STEPS, ks=(1,), chunk_size=1, progress=False)[0].new_rank
+  expected = [verify([record], model=model, train=data, original=original,
+                     protocol=RetrainProtocol(steps=STEPS, seeds=(seed,), chunk_size=1), ks=(1,),
+                     progress=False)[0].new_rank
               for seed in (0, 1)]
   (knn,) = user["methods"]
   assert [o["new_rank"] for o in knn["verification"]] == expected

@@ -12,7 +12,7 @@ from cfjax.data import make_synthetic
 from cfjax.evaluate.results import DirectoryBusyError, ResultsDir
 from cfjax.models import make_model
 from cfjax.pipeline import Run, engine_chunk_size, original_context, trained_original
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +27,18 @@ def same(a, b):
 
 def test_the_original_is_cached_by_what_it_depends_on(setup, tmp_path):
   data, model = setup
-  spec = TrainSpec(steps=4)
+  spec = RetrainProtocol(steps=4)
   first, info = trained_original(model, data, spec, cache_dir=tmp_path)
   assert not info["loaded"] and info["loss_trained"] < info["loss_at_init"]
   again, info = trained_original(model, data, spec, cache_dir=tmp_path)
   assert info["loaded"] and same(first.params, again.params)
-  _, info = trained_original(model, data, TrainSpec(steps=5), cache_dir=tmp_path)
+  _, info = trained_original(model, data, RetrainProtocol(steps=5), cache_dir=tmp_path)
   assert not info["loaded"]  # another spec, another file
 
 
 def test_a_damaged_cached_original_is_named_and_retrained(setup, tmp_path):
   data, model = setup
-  spec = TrainSpec(steps=4)
+  spec = RetrainProtocol(steps=4)
   first, info = trained_original(model, data, spec, cache_dir=tmp_path)
   cached = tmp_path / info["cache"].split("/")[-1]
   cached.write_bytes(cached.read_bytes()[:-10])
@@ -51,9 +51,9 @@ def test_a_damaged_cached_original_is_named_and_retrained(setup, tmp_path):
 
 def test_a_code_change_does_not_reuse_a_cached_original(setup, tmp_path, monkeypatch):
   data, model = setup
-  trained_original(model, data, TrainSpec(steps=4), cache_dir=tmp_path)
+  trained_original(model, data, RetrainProtocol(steps=4), cache_dir=tmp_path)
   monkeypatch.setattr(util, "source_hash", lambda: "other code")
-  _, info = trained_original(model, data, TrainSpec(steps=4), cache_dir=tmp_path)
+  _, info = trained_original(model, data, RetrainProtocol(steps=4), cache_dir=tmp_path)
   assert not info["loaded"]
 
 
@@ -90,10 +90,10 @@ def test_a_run_records_times_writes_and_resumes(tmp_path):
 
 def test_original_context_is_the_cached_original(setup, tmp_path):
   data, model = setup
-  ctx, info = original_context(model, data, TrainSpec(steps=4), cache_dir=tmp_path)
-  state, again = trained_original(model, data, TrainSpec(steps=4), cache_dir=tmp_path)
+  ctx, info = original_context(model, data, RetrainProtocol(steps=4), cache_dir=tmp_path)
+  state, again = trained_original(model, data, RetrainProtocol(steps=4), cache_dir=tmp_path)
   assert again["loaded"] and not info["loaded"] and same(ctx.params, state.params)
-  assert ctx.original is not None and ctx.spec == TrainSpec(steps=4)
+  assert ctx.original is not None and ctx.spec == RetrainProtocol(steps=4)
 
 
 def test_engine_chunk_size():

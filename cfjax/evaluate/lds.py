@@ -63,6 +63,7 @@ from cfjax.models.base import retrainable
 from cfjax.simulate import sampling
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 from cfjax.train.health import check_scores
+from cfjax.train.protocol import RetrainProtocol
 from cfjax.util import check_int, check_number
 
 LDS_SALT = 0x1D5  # separates the LDS subset draws from other uses of the same seed
@@ -298,10 +299,10 @@ def actual_effects(ctx: ExplainContext, targets, subsets: Subsets, *,
                for (user, _), per_target in zip(targets, subsets) for subset in per_target]
   distinct = np.unique(targets.users)
   controls = [(int(user), ()) for user in distinct]
-  scores = retrain_user_scores(model, ctx.train, deletions + controls, seeds=seeds,
-                               steps=steps, protocol=protocol, batch_size=batch_size,
-                               original=original, chunk_size=chunk_size, progress=progress,
-                               description="LDS retraining")
+  retraining = RetrainProtocol(steps=steps, batch_size=batch_size, seeds=tuple(seeds),
+                               kind=protocol, chunk_size=chunk_size)
+  scores = retrain_user_scores(model, ctx.train, deletions + controls, retraining,
+                               original=original, progress=progress, description="LDS retraining")
   check_scores(scores, rank.scores_of(model, ctx.params, distinct),
                what=f"LDS retraining ({protocol}, {steps} steps)")
   after = scores[:len(deletions)].reshape(len(targets), count, -1)

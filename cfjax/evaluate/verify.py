@@ -18,7 +18,7 @@ from cfjax.evaluate.significance import wilson_interval
 from cfjax.data.raw_ids import all_with_raw_ids
 from cfjax.models.base import Recommender, retrainable
 from cfjax.records import Explanation, VerifiedRecord
-from cfjax.train import Convergence, TrainState
+from cfjax.train import RetrainProtocol, TrainState
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 from cfjax.util import check_int
 from cfjax.train.health import check_scores
@@ -42,10 +42,8 @@ def _deleted_rows(record: Explanation, train: Interactions, index: int) -> tuple
 
 
 def verify(records: Sequence[Explanation], *, model: Recommender, train: Interactions,
-           original: TrainState, protocol: str = "scratch", seeds: Sequence[int] = (0,),
-           steps: int, batch_size: int | None = None, ks: Sequence[int] = (1, 3, 5, 10),
-           chunk_size: int = 64, progress: bool = True,
-           until: Convergence | None = None) -> list[VerifiedRecord]:
+           original: TrainState, protocol: RetrainProtocol, ks: Sequence[int] = (1, 3, 5, 10),
+           per_seed: bool = False, progress: bool = True) -> list[VerifiedRecord]:
   """Retrains without each explanation's items and checks Yao et al.'s eq. 2 and ACCENT's test.
 
   One batched `retrain` covers every record plus one control per user (nothing deleted,
@@ -61,24 +59,38 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
     train: the training interactions the original was trained on (same row order).
     original: the trained original; the warm protocol continues from it, and every record
       also reports the item's rank under its parameters (`unretrained_rank`).
-    protocol: "scratch" or "warm".
-    seeds: retraining seeds; scores are averaged over them.
-    steps: optimizer steps per retrain (for warm: steps after the original's).
-    batch_size: rows per step, or None for full batch.
+    protocol: how to retrain (`RetrainProtocol`): the original's own protocol
+      (`protocol.paired()`), or one derived from it (`with_seed_offsets`, `continued`,
+      `converging`). With `until`, each record says what its model and control reached
+      (`VerifiedRecord.convergence`) and its protocol is "<kind>-converged". Kind "rescore"
+      re-scores the edited input row instead (`rescore`, with `original.params`).
     ks: the list lengths K to report validity at.
-    chunk_size: models per compiled call (on CPU, 1 is fastest; see the engine notes).
+    per_seed: one outcome per seed instead of scores averaged over the seeds: each seed is
+      retrained in its own engine call (one seed per compiled program, so the paired seed's
+      controls reproduce an original from `train_original_exact` bitwise), and the result is
+      seed-major: every record under `protocol.seeds[0]`, then under the next seed.
     progress: show the engine's progress bar.
-    until: retrain each model to convergence (`cfjax.train.Convergence`, full batch) instead
-      of for `steps`; each record then says what its model and control reached
-      (`VerifiedRecord.convergence`) and its protocol is "<protocol>-converged".
 
   Returns:
-    One `VerifiedRecord` per record, in order.
+    One `VerifiedRecord` per record, in order (per_seed: per seed and record, seed-major;
+    `VerifiedRecord.seeds` names the seed).
 
   Raises:
     ValueError: on an invalid record (the message names the record), K or steps < 1.
     DivergedError: if retraining gave non-finite or exploding scores.
   """
+  if not isinstance(protocol, RetrainProtocol):
+    raise ValueError(f"protocol must be a cfjax.train.RetrainProtocol, got "
+                     f"{type(protocol).__name__}; pass the original's protocol, e.g. "
+                     "spec.paired() or spec.continued(steps)")
+  if protocol.kind == "rescore":
+    return rescore(records, model=model, train=train, ks=ks,
+                   params=getattr(original, "params", original))
+  if per_seed:
+    return [verified for seed in protocol.seeds
+            for verified in verify(records, model=model, train=train, original=original,
+                                   protocol=protocol.with_seeds([seed]), ks=ks,
+                                   progress=progress)]
   records = _checked(records, train, ks)
   if not records:
     return []
@@ -86,39 +98,39 @@ def verify(records: Sequence[Explanation], *, model: Recommender, train: Interac
     raise ValueError(f"model {model.name!r} has no row_losses: it is not trained on rows and "
                      "cannot be retrained; verify its explanations with "
                      "cfjax.evaluate.rescore (the input edit is its counterfactual)")
-  if until is None:
-    check_int(steps, "steps", minimum=1)  # 0 steps would judge the init, not a retrained model
+  if protocol.until is None:  # 0 steps would judge the init, not a retrained model
+    check_int(protocol.steps, "steps", minimum=1)
   deletions = [(r.user, _deleted_rows(r, train, n)) for n, r in enumerate(records)]
   records = all_with_raw_ids(records, train)  # raw ids and titles in every verified record
   controls = [(r.user, ()) for r in records]  # per user: nothing deleted, same seeds
-  scores = retrain_user_scores(model, train, deletions + controls, seeds=seeds, steps=steps,
-                               protocol=protocol, batch_size=batch_size, original=original,
-                               chunk_size=chunk_size, progress=progress,
-                               description="verifying", until=until,
-                               return_converged=until is not None)
+  scores = retrain_user_scores(model, train, deletions + controls, protocol, original=original,
+                               progress=progress, description="verifying",
+                               return_converged=protocol.until is not None)
   convergence = None
-  if until is not None:
+  if protocol.until is not None:
     scores, reached = scores
-    n = len(records)
-    convergence = [{"grad_norm": float(reached["grad_norm"][m]),
-                    "steps": int(reached["steps"][m]),
-                    "control_grad_norm": float(reached["grad_norm"][n + m]),
-                    "control_steps": int(reached["steps"][n + m])} for m in range(n)]
-    protocol = f"{protocol}-converged"
+    convergence = _convergence(reached, len(records))
   new, base = scores[:len(records)], scores[len(records):]
   users = np.asarray([r.user for r in records], dtype=np.int32)
   distinct, position = np.unique(users, return_inverse=True)
   unretrained = rank.scores_of(model, original.params, distinct)[position.ravel()]
-  check_scores(scores, unretrained, what=f"verification ({protocol}, {steps} steps)")
+  check_scores(scores, unretrained,
+               what=f"verification ({protocol.name}, {protocol.steps} steps)")
   seen = rank.seen_rows(train, users)
   items = np.asarray([r.item for r in records])
   new_rank, base_rank, unretrained_rank = (
       np.atleast_1d(rank.rank_of(s, seen, items)) for s in (new, base, unretrained))
-  rows = np.arange(len(records))
   return [_verified(r, int(base_rank[n]), int(new_rank[n]), int(unretrained_rank[n]),
-                    base[n], new[n], ks, protocol, seeds,
+                    base[n], new[n], ks, protocol.name, protocol.seeds,
                     None if convergence is None else convergence[n])
-          for n, r in zip(rows, records)]
+          for n, r in enumerate(records)]
+
+
+def _convergence(reached: dict, n: int) -> list[dict]:
+  """Per record, what its model (first n of `reached`) and its control (the next n) reached."""
+  return [{"grad_norm": float(reached["grad_norm"][m]), "steps": int(reached["steps"][m]),
+           "control_grad_norm": float(reached["grad_norm"][n + m]),
+           "control_steps": int(reached["steps"][n + m])} for m in range(n)]
 
 
 def _checked(records, train: Interactions, ks: Sequence[int]) -> list[Explanation]:

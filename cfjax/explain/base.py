@@ -46,7 +46,8 @@ from cfjax.data.raw_ids import all_with_raw_ids
 from cfjax.models.base import MissingHookError, Recommender
 from cfjax.records import Explanation
 from cfjax.registry import Registry
-from cfjax.train.fit import TrainSpec, TrainState
+from cfjax.train.fit import TrainState
+from cfjax.train.protocol import RetrainProtocol
 from cfjax.types import Params
 
 
@@ -105,7 +106,7 @@ class ExplainContext:
     train: the interactions it was trained on (row order as in training).
     original: the trained `TrainState` (params and optimizer state); methods that retrain
       from it (the warm protocol) need it.
-    spec: how the original was trained (`TrainSpec`); methods that retrain or simulate
+    spec: how the original was trained (`RetrainProtocol`); methods that retrain or simulate
       counterfactual models (surrogates, `verified`) repeat it.
     simulation: simulated counterfactual outcomes for the surrogates
       (`cfjax.explain.surrogate.Simulated`), or None to let them simulate on demand.
@@ -116,7 +117,7 @@ class ExplainContext:
   params: Params
   train: Interactions
   original: TrainState | None = None
-  spec: TrainSpec | None = None
+  spec: RetrainProtocol | None = None
   simulation: Any = None
   cache: dict = dataclasses.field(default_factory=dict)
 
@@ -130,7 +131,7 @@ class ExplainContext:
 
   @classmethod
   def from_original(cls, model: Recommender, train: Interactions, original: TrainState,
-                    spec: TrainSpec | None = None, **kwargs) -> "ExplainContext":
+                    spec: RetrainProtocol | None = None, **kwargs) -> "ExplainContext":
     """The context of a trained original (`params` = its parameters)."""
     return cls(model=model, params=original.params, train=train, original=original,
                spec=spec, **kwargs)
@@ -148,12 +149,12 @@ class ExplainContext:
                        lambda: rank.top_k_lists(self.model, self.params, self.train, users,
                                                 int(k)))
 
-  def require_spec(self, needed_by: str) -> TrainSpec:
+  def require_spec(self, needed_by: str) -> RetrainProtocol:
     """`spec`, or a one-line error saying that `needed_by` retrains and needs it."""
     if self.spec is None:
       raise ValueError(f"{needed_by} retrains the model: build the context with "
-                       "spec=TrainSpec(steps=..., batch_size=..., seed=...), as the original "
-                       "was trained")
+                       "spec=RetrainProtocol(steps=..., batch_size=..., seeds=(seed,)), as the "
+                       "original was trained")
     return self.spec
 
   def require_original(self, needed_by: str) -> TrainState:

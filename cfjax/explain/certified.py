@@ -13,7 +13,7 @@ call) keeps it in; a target whose control already moves, or whose budget of retr
 spent, gets the proposer's top-`fallback_e` prefix, marked uncertified. The record reports
 what was spent (retrains, the control included).
 
-Certification runs under the spec's seed + `check_seed_offset` (2 by default, as
+Certification runs under the spec's seed + `seed_offset` (2 by default, as
 `verified`): a table must verify it under another seed or protocol, or its validity is true
 by construction.
 """
@@ -70,7 +70,7 @@ class Certified:
     beam: candidate sets per size (1: greedy prefixes only).
     budget: the most retrains per target, its control included.
     k: the list length the target must leave.
-    check_seed_offset: candidates are retrained under the spec's seed + this.
+    seed_offset: candidates are retrained under the spec's seed + this.
     fallback_e: size of the proposer's prefix returned for a target not certified.
     chunk_size: models per compiled engine call (None: 1 for full batch, else 64).
     name: the method name.
@@ -83,7 +83,7 @@ class Certified:
   beam: int = 2
   budget: int = 11
   k: int = 1
-  check_seed_offset: int = 2
+  seed_offset: int = 2
   fallback_e: int = 3
   chunk_size: int | None = None
   name: str = "certified"
@@ -92,7 +92,7 @@ class Certified:
     for option in ("min_size", "max_size", "beam", "k", "fallback_e"):
       check_int(getattr(self, option), f"certified: {option}", minimum=1)
     check_int(self.budget, "certified: budget", minimum=2)
-    check_int(self.check_seed_offset, "certified: check_seed_offset")
+    check_int(self.seed_offset, "certified: seed_offset")
     if self.max_size < self.min_size:
       raise ValueError(f"certified: max_size={self.max_size} is below min_size="
                        f"{self.min_size}; pass max_size >= min_size")
@@ -120,8 +120,8 @@ class Certified:
     items = [np.asarray(sorted(a), np.int64) for a in attributions]
     scores = [np.asarray([a[int(i)] for i in its], np.float64)
               for a, its in zip(attributions, items)]
-    check_seed = spec.seed + int(self.check_seed_offset)
-    chunk_size = self.chunk_size or (1 if spec.batch_size is None else 64)
+    check_seed = spec.seed + int(self.seed_offset)
+    checking = spec.with_seeds((check_seed,)).with_chunk_size(self.chunk_size or spec.chunk_size)
     count = len(targets)
     found: list[tuple[int, ...] | None] = [None] * count
     found_rank = [0] * count
@@ -145,9 +145,7 @@ class Certified:
       deletions = [(int(targets.users[b]), () if subset is None else
                     deletion_rows(ctx.train, targets.users[b], items[b][list(subset)]))
                    for b, subset in batch]
-      after = retrain_user_scores(ctx.model, ctx.train, deletions, seeds=(check_seed,),
-                                  steps=spec.steps, batch_size=spec.batch_size,
-                                  chunk_size=chunk_size, progress=False,
+      after = retrain_user_scores(ctx.model, ctx.train, deletions, checking, progress=False,
                                   description=self.name)
       engine_models += len(set(deletions))
       index = np.asarray([b for b, _ in batch])

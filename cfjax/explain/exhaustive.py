@@ -82,7 +82,7 @@ class Exhaustive:
     self.check_budget(ctx, targets)
     start = time.perf_counter()
     seed = spec.seed + int(self.seed_offset)
-    chunk_size = self.chunk_size or (1 if spec.batch_size is None else 64)
+    checking = spec.with_seeds((seed,)).with_chunk_size(self.chunk_size or spec.chunk_size)
     count = len(targets)
     rows = [ctx.train.history_rows(int(u)) for u in targets.users]
     minimal: list[list[tuple[tuple[int, ...], int]]] = [[] for _ in range(count)]
@@ -102,9 +102,7 @@ class Exhaustive:
         break
       after = retrain_user_scores(ctx.model, ctx.train,
                                   [(int(targets.users[b]), deleted) for b, deleted in batch],
-                                  seeds=(seed,), steps=spec.steps, batch_size=spec.batch_size,
-                                  chunk_size=chunk_size, progress=False,
-                                  description=self.name)
+                                  checking, progress=False, description=self.name)
       index = np.asarray([b for b, _ in batch])
       ranks = np.atleast_1d(rank.rank_of(after, rank.seen_rows(ctx.train, targets.users[index]),
                                          targets.items[index]))

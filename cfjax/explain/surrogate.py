@@ -438,7 +438,7 @@ def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: 
                             seed=seed, retrain_seed=spec.seed, steps=spec.steps,
                             batch_size=spec.batch_size,
                             block_size=max(1, min(users * subsets, SIMULATION_BLOCK)),
-                            chunk_size=1 if spec.batch_size is None else 64)
+                            chunk_size=spec.models_per_call)
   with tempfile.TemporaryDirectory() as temporary:
     data = simulate(ctx.model, ctx.train, ctx.params, chosen, config, store_dir or temporary,
                     progress=progress)

@@ -36,7 +36,7 @@ class VerifiedSearch:
     budget: the most candidates retrained per target.
     per_round: candidates per target per round.
     k: the list length the target must leave.
-    check_seed_offset: candidates are retrained under the spec's seed + this (2: neither
+    seed_offset: candidates are retrained under the spec's seed + this (2: neither
       the original's seed nor the usual verification seed + 1).
     max_candidates: candidates the surrogate searches per target.
     search_seed: seed of the surrogate's candidate draws.
@@ -50,7 +50,7 @@ class VerifiedSearch:
   budget: int = 2
   per_round: int = 2
   k: int = 1
-  check_seed_offset: int = 2
+  seed_offset: int = 2
   max_candidates: int = 100_000
   search_seed: int = 0
   chunk_size: int | None = None
@@ -71,11 +71,10 @@ class VerifiedSearch:
     ranker = get_explainer(self.ranker, e=self.e, max_candidates=self.max_candidates,
                            seed=self.search_seed, **self.ranker_options)
     ranked = [result.subsets for result in ranker.ranked(ctx, targets, keep=self.budget)]
-    check_seed = spec.seed + self.check_seed_offset
-    chunk_size = self.chunk_size or (1 if spec.batch_size is None else 64)
-    retrain = functools.partial(retrain_user_scores, ctx.model, ctx.train, seeds=(check_seed,),
-                                steps=spec.steps, batch_size=spec.batch_size,
-                                chunk_size=chunk_size, progress=False, description="verified")
+    check_seed = spec.seed + self.seed_offset
+    checking = spec.with_seeds((check_seed,)).with_chunk_size(self.chunk_size or spec.chunk_size)
+    retrain = functools.partial(retrain_user_scores, ctx.model, ctx.train, protocol=checking,
+                                progress=False, description="verified")
     found = [None] * len(targets)  # position in the ranking of the first candidate that works
     tried = [0] * len(targets)
     engine_models = 0

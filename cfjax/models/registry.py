@@ -3,7 +3,7 @@ tiny settings for tests.
 
     entry = MODELS.get("ncf")
     model = entry.build(data, **entry.recipe.hparams)     # a Recommender sized for `data`
-    spec = TrainSpec(steps=entry.recipe.steps, batch_size=entry.recipe.batch_size, seed=0)
+    spec = RetrainProtocol(steps=entry.recipe.steps, batch_size=entry.recipe.batch_size)
 
 `make_model(name, data, **hparams)` builds the (trained-per-user) recommenders. Mult-VAE is
 here too, as what it is: an amortised model (`ModelEntry.amortised`), whose `build` returns a

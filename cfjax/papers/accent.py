@@ -42,7 +42,7 @@ from cfjax.models import make_model
 from cfjax.papers import published
 from cfjax.pipeline import Run, engine_chunk_size, original_context, run_config
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
-from cfjax.train import Convergence, TrainSpec, steps_per_epoch
+from cfjax.train import Convergence, RetrainProtocol, steps_per_epoch
 from cfjax.util import atomic_write_text, timed, write_json
 
 KS = (5, 10, 20)
@@ -252,11 +252,8 @@ class Half:
     published: (method, k) -> the paper's (CF %, CF set size).
     users: how many users to explain (None: all).
     spec: how the original is trained.
-    protocol: "warm" or "scratch" retraining of each verification.
-    seeds: retraining seeds (scores averaged over them).
-    steps: retraining steps; batch_size: rows per step (None: full batch).
-    until: retrain to convergence instead (NCF's verify_tol), else None.
-    chunk_size: models per verify engine call.
+    verification: how each verification retrains, derived from `spec` ("warm" continues
+      the original, "scratch" retrains it; its seeds are averaged; `until`: to convergence).
     facts: what config.json records beyond the common fields (protocol label, scale, ...).
   """
 
@@ -266,13 +263,8 @@ class Half:
   fia_options: dict
   published: dict
   users: int | None
-  spec: TrainSpec
-  protocol: str
-  seeds: tuple[int, ...]
-  steps: int
-  batch_size: int | None
-  until: Convergence | None
-  chunk_size: int
+  spec: RetrainProtocol
+  verification: RetrainProtocol
   facts: dict
 
 
@@ -284,13 +276,15 @@ def ncf_half(config, train: Interactions) -> Half:
     until = Convergence(tol=float(config.verify_tol), max_steps=int(config.verify_steps))
   seeds = (0,) if until is not None else tuple(range(int(config.verify_seeds)))
   batch = (int(config.verify_batch_size) or None) if until is None else None
+  spec = RetrainProtocol(steps=int(config.train_steps), batch_size=int(config.batch_size),
+                         seeds=(int(config.seed),))
+  verification = spec.continued(int(config.verify_steps), seeds=seeds, batch_size=batch)
+  if until is not None:
+    verification = verification.converging(until)
   return Half(
       model="ncf", dataset=cfdata.canonical_name(config.dataset), methods=cf_table.METHODS,
-      fia_options={}, published=published.ACCENT_TABLE1_NCF, users=config.users,
-      spec=TrainSpec(steps=int(config.train_steps), batch_size=int(config.batch_size),
-                     seed=int(config.seed)),
-      protocol="warm", seeds=seeds, steps=int(config.verify_steps), batch_size=batch,
-      until=until, chunk_size=verify_chunk_size(config.chunk_size),
+      fia_options={}, published=published.ACCENT_TABLE1_NCF, users=config.users, spec=spec,
+      verification=verification.with_chunk_size(verify_chunk_size(config.chunk_size)),
       facts={"protocol": "warm" if until is None else "warm-converged",
              "verify_until": None if until is None else dataclasses.asdict(until),
              "scale": scale(len(train), config)})
@@ -303,18 +297,19 @@ def rcf_half(config, train: Interactions) -> Half:
   per_epoch = steps_per_epoch(len(train), batch)
   seeds = tuple(int(s) for s in config.rcf_verify_seeds)
   protocol = str(config.rcf_verify_protocol)
+  spec = RetrainProtocol(steps=int(config.rcf_train_epochs) * per_epoch, batch_size=batch,
+                         seeds=(seeds[0],))
+  verify_steps = (int(config.rcf_verify_epochs) * per_epoch if config.rcf_verify_steps is None
+                  else int(config.rcf_verify_steps))
+  verification = (spec.continued(verify_steps) if protocol == "warm" else
+                  spec.with_steps(verify_steps)).with_seeds(seeds)
   return Half(
       model="rcf", dataset=RCF_DATASET, methods=RCF_METHODS,
       # One (user, item) pair per vmapped FIA chunk: RCF's Hessian over a pair's related rows
       # holds every row's attention activations (16 pairs asked for 28 GB).
       fia_options={"damping": RCF_DAMPING, "chunk_size": 1},
       published=published.ACCENT_TABLE1_RCF, users=config.rcf_users,
-      spec=TrainSpec(steps=int(config.rcf_train_epochs) * per_epoch, batch_size=batch,
-                     seed=seeds[0]),
-      protocol=protocol, seeds=seeds,
-      steps=(int(config.rcf_verify_epochs) * per_epoch if config.rcf_verify_steps is None
-             else int(config.rcf_verify_steps)),
-      batch_size=batch, until=None, chunk_size=int(config.chunk_size or 1),
+      spec=spec, verification=verification.with_chunk_size(int(config.chunk_size or 1)),
       facts={"model": "rcf", "methods": list(RCF_METHODS), "fia_damping": RCF_DAMPING,
              "protocol": protocol + (" (init fixed, seeds shuffle)"
                                      if protocol == "scratch" else ""),
@@ -339,8 +334,10 @@ def half_record(config, train: Interactions, model, half: Half, ks: Sequence[int
   record = run_config(config, train, model_hparams=model.hparams, ks=list(ks),
                       original_spec={"steps": spec.steps, "batch_size": spec.batch_size,
                                      "seed": spec.seed},
-                      verify_seeds=list(half.seeds), verify_steps=half.steps,
-                      verify_batch_size=half.batch_size, verify_chunk_size=half.chunk_size,
+                      verify_seeds=list(half.verification.seeds),
+                      verify_steps=half.verification.steps,
+                      verify_batch_size=half.verification.batch_size,
+                      verify_chunk_size=half.verification.chunk_size,
                       **half.facts)
   record["config"]["dataset"] = half.dataset
   return record
@@ -384,9 +381,8 @@ def run_half(config, workdir: str | os.PathLike, *, progress: bool = True) -> di
     users = explained_users(train, half.users, int(config.seed))
     targets = top1_targets(ctx, users)
     verify_records = lambda records: verify(
-        records, model=model, train=train, original=ctx.original, protocol=half.protocol,
-        seeds=half.seeds, steps=half.steps, batch_size=half.batch_size, ks=(1,),
-        chunk_size=half.chunk_size, progress=progress, until=half.until)
+        records, model=model, train=train, original=ctx.original, protocol=half.verification,
+        ks=(1,), progress=progress)
     verified_by_k, work_timings = run_ks(
         ks, explain=lambda k: explain_k(ctx, targets, k, half.methods, half.fia_options),
         verify_records=verify_records, train=train, work_dir=work, seed=int(config.seed))

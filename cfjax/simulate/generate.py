@@ -35,7 +35,7 @@ from cfjax.data.interactions import Interactions
 from cfjax.models.base import Recommender
 from cfjax.simulate import sampling, targets
 from cfjax.simulate.store import SimulationStore
-from cfjax.train import (distributed, pad_deletions, retrain, to_train_data,
+from cfjax.train import (RetrainProtocol, distributed, pad_deletions, retrain, to_train_data,
                          user_scores_readout)
 from cfjax.types import Params
 
@@ -207,6 +207,8 @@ def simulate(model: Recommender, train: Interactions, params: Params, users: Seq
   top = rank.top_k(original, seen, config.top_n)
   row_of = {int(u): n for n, u in enumerate(distinct)}
   data = to_train_data(train)
+  retraining = RetrainProtocol(steps=config.steps, batch_size=config.batch_size,
+                               seeds=(config.retrain_seed,), chunk_size=config.chunk_size)
   computed = {}  # block -> arrays, kept by the processes that do not write the store
   for block in range(plan.num_blocks):
     if block in done:
@@ -216,12 +218,10 @@ def simulate(model: Recommender, train: Interactions, params: Params, users: Seq
     rows = [train.rows_of(int(u), d[d >= 0]) for u, d in zip(block_users,
                                                               plan.deleted_items[models])]
     start = time.perf_counter()
-    result = retrain(model, data, pad_deletions(rows), seeds=[config.retrain_seed],
-                     steps=config.steps, batch_size=config.batch_size,
+    result = retrain(model, data, pad_deletions(rows), retraining,
                      readout=user_scores_readout(model),
-                     readout_args=block_users.astype(np.int32), chunk_size=config.chunk_size,
-                     progress=progress, description=f"simulating block {block + 1}/"
-                     f"{plan.num_blocks}")
+                     readout_args=block_users.astype(np.int32), progress=progress,
+                     description=f"simulating block {block + 1}/{plan.num_blocks}")
     seconds = time.perf_counter() - start
     index = np.asarray([row_of[int(u)] for u in block_users])
     outcome = block_outcomes(original[index], np.asarray(result.outputs)[:, 0], seen[index],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable
 
 import chex
 import jax
@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 
 from cfjax.models.base import Recommender
 from cfjax.train import distributed
-from cfjax.train.fit import (Converged, Convergence, TrainData, TrainState, check_int,
-                             deleted_weights, fit, fit_to_convergence, init_state, seed_keys)
+from cfjax.train.fit import (Converged, TrainData, TrainState, check_int, deleted_weights, fit,
+                             fit_to_convergence, init_state, seed_keys)
+from cfjax.train.protocol import RetrainProtocol
 from cfjax.types import Params
 
-Protocol = Literal["scratch", "warm"]
 Readout = Callable[[Params, Any], Any]
 
 
@@ -69,13 +69,13 @@ class RetrainResult:
   control_converged: Converged | None = None
 
 
-def _one_model(model, protocol, steps, batch_size, readout, until, data, start_state,
+def _one_model(model, kind, steps, batch_size, readout, until, data, start_state,
                deleted_rows, readout_arg, seed_key_pair):
   """Retrains one (deletion, seed) and reads it out. `fit` (or `fit_to_convergence`) for
   ONE model; with `until`, returns (readout, `Converged`)."""
   init_key, order_key = seed_key_pair
   weights = deleted_weights(deleted_rows, data.num_rows)
-  state = init_state(model, init_key) if protocol == "scratch" else start_state
+  state = init_state(model, init_key) if kind == "scratch" else start_state
   if until is None:
     state = fit(model, data, weights, state=state, order_key=order_key, steps=steps,
                 batch_size=batch_size)
@@ -90,33 +90,75 @@ def state_readout(params: Params, readout_arg: Any) -> Params:
   raise NotImplementedError("state_readout is a marker handled inside the engine")
 
 
-def train_original_exact(model: Recommender, data: TrainData, *, seed: int, steps: int,
-                         batch_size: int | None = None, chunk_size: int = 64) -> TrainState:
-  """Trains the original model through the engine's own compiled chunk.
+def train_original_exact(model: Recommender, data: TrainData,
+                         protocol: RetrainProtocol) -> TrainState:
+  """Trains the original model (under `protocol.seed`) through the engine's own compiled chunk.
 
   XLA may reassociate float32 sums differently for different batch shapes, so a model
   trained alone and the same model trained inside a vmapped chunk agree only to ~1e-7.
-  Trained this way, the original is bitwise equal to every retrain in `retrain(...,
-  chunk_size=chunk_size)` that deletes nothing under `seed`, in any chunk of the full size
-  (the cost is one chunk: `retrain` shrinks a chunk to M < chunk_size models, and a vmapped
-  one-model chunk is another program, which drifted paired NCF verification by ~3e-7 and
-  flipped 14 % of top-1s after 600 steps).
+  Trained this way, the original is bitwise equal to every retrain under `protocol.paired()`
+  that deletes nothing, in any chunk of the full size `protocol.models_per_call` (the cost is
+  one chunk: `retrain` shrinks a chunk to M < chunk models, and a vmapped one-model chunk is
+  another program, which drifted paired NCF verification by ~3e-7 and flipped 14 % of top-1s
+  after 600 steps).
+
+  Args:
+    model: the recommender.
+    data: the training rows [N].
+    protocol: a scratch protocol (steps, batch size, the paired seed, models per call).
   """
-  result = retrain(model, data, np.full((chunk_size, 1), -1), seeds=[seed], steps=steps,
-                   batch_size=batch_size, readout=state_readout, chunk_size=chunk_size,
-                   progress=False)
+  protocol = _scratch_original(protocol, data)
+  chunk = protocol.models_per_call
+  result = retrain(model, data, np.full((chunk, 1), -1), protocol.paired(),
+                   readout=state_readout, progress=False)
   return jax.tree.map(lambda leaf: jnp.asarray(leaf[0, 0]), result.outputs)
 
 
+def train_original(model: Recommender, data: TrainData,
+                   protocol: RetrainProtocol) -> TrainState:
+  """Trains the original model alone (all rows weight 1) under `protocol`'s paired seed,
+  steps and batch size; jitted once per configuration. See `train_original_exact` for an
+  original that retrains under `protocol.paired()` reproduce to the bit in every shape.
+
+  Args:
+    model: the recommender.
+    data: the training rows [N].
+    protocol: a scratch protocol (its other seeds and chunking are not used).
+  """
+  protocol = _scratch_original(protocol, data)
+  init_key, order_key = seed_keys(protocol.seed)
+  return _train_original_jit(model, data, init_key, order_key, protocol.steps,
+                             protocol.batch_size)
+
+
+def _scratch_original(protocol: RetrainProtocol, data: TrainData) -> RetrainProtocol:
+  """The protocol after one-line errors for what cannot train an original."""
+  if not isinstance(protocol, RetrainProtocol):
+    raise ValueError(f"protocol must be a cfjax.train.RetrainProtocol, got "
+                     f"{type(protocol).__name__}; pass RetrainProtocol(steps=..., seeds=(seed,))")
+  if protocol.kind != "scratch" or protocol.until is not None:
+    raise ValueError(f"an original is trained from scratch for a number of steps, not under "
+                     f"the {protocol.name!r} protocol; pass the scratch protocol it was "
+                     "trained with (the verification protocol derives from it: continued())")
+  return protocol.check_rows(data.num_rows)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def _train_original_jit(model, data, init_key, order_key, steps, batch_size):
+  weights = jnp.ones((data.num_rows,), jnp.float32)
+  return fit(model, data, weights, state=init_state(model, init_key), order_key=order_key,
+             steps=steps, batch_size=batch_size)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
-def _retrain_chunk(model, protocol, steps, batch_size, readout, until, vector_width, data,
+def _retrain_chunk(model, kind, steps, batch_size, readout, until, vector_width, data,
                    start_state, deleted_rows, readout_args, seed_key_pairs):
   """[C] deletions x [S] seeds -> readouts [C, S, ...]. The engine's only vmap site.
 
   The C models of a chunk are vmapped `vector_width` at a time; `lax.map` runs the groups one
   after another inside the same compiled call (vector_width=C: one vmap over the whole chunk).
   """
-  one = functools.partial(_one_model, model, protocol, steps, batch_size, readout, until, data,
+  one = functools.partial(_one_model, model, kind, steps, batch_size, readout, until, data,
                           start_state)
   over_seeds = jax.vmap(one, in_axes=(None, None, 0))
   over_models = jax.vmap(over_seeds, in_axes=(0, 0, None))
@@ -150,13 +192,11 @@ def _model_mesh() -> Mesh:
   return Mesh(np.asarray(jax.local_devices()), ("models",))
 
 
-def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequence[int],
-            steps: int, protocol: Protocol = "scratch", batch_size: int | None = None,
+def retrain(model: Recommender, data: TrainData, deleted_rows, protocol: RetrainProtocol, *,
             original: TrainState | None = None, readout: Readout = params_readout,
-            readout_args: Any = None, chunk_size: int = 64, vector_width: int | None = None,
-            control: bool = False, control_args: Any = None,
-            until: Convergence | None = None,
-            progress: bool = True, description: str = "retraining") -> RetrainResult:
+            readout_args: Any = None, vector_width: int | None = None, control: bool = False,
+            control_args: Any = None, progress: bool = True,
+            description: str = "retraining") -> RetrainResult:
   """Retrains one counterfactual model per deletion and seed (Yao et al., eq. 1).
 
   Model m under seed s minimises the training loss with rows `deleted_rows[m]` weighted
@@ -168,18 +208,15 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     model: the recommender.
     data: the training rows [N].
     deleted_rows: int[M, R] row indices into `data`, padded with -1.
-    seeds: S integer seeds. `scratch`: a seed fixes the init and the minibatch order.
-      `warm`: a seed fixes only the minibatch order of the continued training.
-    steps: optimizer steps per retrain (for `warm`: steps after the original's).
-    protocol: "scratch" (train from a fresh init) or "warm" (continue from `original`'s
-      parameters AND optimizer state, as ACCENT's verification does).
-    batch_size: rows per step, or None for full batch.
+    protocol: how to retrain (`RetrainProtocol`: scratch or warm, steps or `until`
+      convergence, batch size, the S seeds, models per engine call C, rounded up to a
+      multiple of the device count; with P processes each runs C / P of them on its share:
+      `cfjax.train.distributed`). With `until`, the result carries each model's reached
+      gradient norm and steps (`converged`, `control_converged`).
     original: the trained original model; required for `warm`.
     readout: (params, readout_arg) -> pytree, run on device inside the compiled step. Must be
       the same function object across calls, or the chunk recompiles.
     readout_args: a pytree whose leaves have leading axis M (e.g. each model's user), or None.
-    chunk_size: models per compiled call C (rounded up to a multiple of the device count;
-      with P processes each runs C / P of them on its share: `cfjax.train.distributed`).
     vector_width: models vmapped together inside a chunk; a width below C runs the chunk as
       a compiled loop over vmapped groups. Default: `default_vector_width` (the whole chunk,
       except 1 for full-batch training on CPU, where XLA's batched gathers and scatters are
@@ -187,16 +224,40 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     control: also retrain once with nothing deleted under each seed (returned apart).
     control_args: the readout argument of the control (no leading M axis); required when
       `control` and `readout_args` are both given.
-    until: train each model to convergence (`Convergence`: gradient norm below a tolerance,
-      at most max_steps, full batch only) instead of for `steps`; the result then carries
-      each model's reached gradient norm and steps (`converged`, `control_converged`).
     progress: show a progress bar over chunks.
     description: the progress bar's label.
 
   Returns:
     A `RetrainResult` with readouts [M, S, ...] on the host.
   """
-  deleted_rows = np.asarray(deleted_rows)
+  deleted_rows = _checked_deletions(np.asarray(deleted_rows), data.num_rows)
+  _check_protocol(protocol, original, vector_width)
+  num_deletions = deleted_rows.shape[0]
+  if control:
+    deleted_rows, readout_args = _with_control(deleted_rows, readout_args, control_args)
+  total = deleted_rows.shape[0]
+  _check_readout_args(readout_args, total, num_deletions)
+  plan = distributed.chunk_plan(total, protocol.models_per_call)  # this process's share
+  deleted_rows, readout_args = _padded(deleted_rows, readout_args, plan.padded)
+  if plan.num_processes > 1:
+    distributed.check_same_everywhere("deletions, readout arguments or settings", deleted_rows,
+                                      readout_args, protocol.seeds,
+                                      [protocol.steps, protocol.batch_size, plan.chunk],
+                                      protocol.kind)
+  width = max(1, min(int(vector_width or default_vector_width(protocol.batch_size, plan.chunk)),
+                     plan.chunk))
+  start = time.perf_counter()
+  local = _run_chunks(model, data, deleted_rows, readout_args, protocol, original, readout,
+                      width, plan, min(plan.stop, total) - min(plan.start, total),
+                      tqdm_options=dict(desc=description, disable=not progress))
+  stacked = jax.tree.map(lambda leaf: leaf[:total], distributed.gather_shares(local, plan))
+  seconds = time.perf_counter() - start
+  chex.assert_tree_shape_prefix(stacked, (total, len(protocol.seeds)))
+  return _unpacked(stacked, num_deletions, control, protocol.until is not None, seconds)
+
+
+def _checked_deletions(deleted_rows: np.ndarray, num_rows: int) -> np.ndarray:
+  """`deleted_rows` after one-line errors for a shape, dtype or index that cannot be right."""
   if deleted_rows.ndim != 2:
     raise ValueError(f"deleted_rows must be int[M, R] padded with -1; got shape "
                      f"{deleted_rows.shape}")
@@ -210,46 +271,53 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
   if deleted_rows.size and deleted_rows.min() < -1:
     raise ValueError(f"deleted_rows holds {deleted_rows.min()}; row indices are >= 0 and "
                      "-1 is the only padding value")
-  if deleted_rows.size and deleted_rows.max() >= data.num_rows:
+  if deleted_rows.size and deleted_rows.max() >= num_rows:
     raise ValueError(f"deleted_rows holds row {deleted_rows.max()} but the data has only "
-                     f"{data.num_rows} rows; pass row indices of the training data")
-  if protocol not in ("scratch", "warm"):
-    raise ValueError(f"unknown protocol {protocol!r}; choose 'scratch' or 'warm'")
-  if protocol == "warm" and original is None:
+                     f"{num_rows} rows; pass row indices of the training data")
+  return deleted_rows
+
+
+def _check_protocol(protocol: RetrainProtocol, original: TrainState | None,
+                    vector_width: int | None) -> None:
+  """One-line errors for a protocol the engine cannot run."""
+  if not isinstance(protocol, RetrainProtocol):
+    raise ValueError(f"protocol must be a cfjax.train.RetrainProtocol, got "
+                     f"{type(protocol).__name__}; pass RetrainProtocol(steps=..., seeds=...)")
+  if protocol.kind == "rescore":
+    raise ValueError("the rescore protocol retrains nothing (the edited input row is the "
+                     "counterfactual); use cfjax.evaluate.rescore")
+  if protocol.kind == "warm" and original is None:
     raise ValueError("the warm protocol continues from a trained model: pass original=")
-  seeds = [check_int(seed, "seed") for seed in seeds]
-  if not seeds:
-    raise ValueError("pass at least one seed")
-  check_int(steps, "steps", minimum=0)
-  check_int(chunk_size, "chunk_size", minimum=1)
-  if until is not None and batch_size is not None:
-    raise ValueError("training to convergence needs full batches (a minibatch gradient never "
-                     "vanishes); pass batch_size=None with until=")
-  if batch_size is not None:
-    check_int(batch_size, "batch_size", minimum=1)
   if vector_width is not None:
     check_int(vector_width, "vector_width", minimum=1)
 
-  num_deletions = deleted_rows.shape[0]
-  if control:
-    deleted_rows = np.concatenate([deleted_rows, np.full((1, deleted_rows.shape[1]), -1)])
-    if readout_args is not None:
-      if control_args is None:
-        raise ValueError("control=True with readout_args needs control_args= (the control's "
-                         "readout argument, e.g. the user whose scores to read)")
-      readout_args = jax.tree.map(lambda leaf, extra: np.concatenate(
-          [np.asarray(leaf), np.asarray(extra)[None].astype(np.asarray(leaf).dtype)]),
-                                  readout_args, control_args)
-  total = deleted_rows.shape[0]
+
+def _with_control(deleted_rows: np.ndarray, readout_args: Any, control_args: Any):
+  """The deletions and readout arguments with one deletion of nothing (the control) last."""
+  deleted_rows = np.concatenate([deleted_rows, np.full((1, deleted_rows.shape[1]), -1)])
+  if readout_args is None:
+    return deleted_rows, None
+  if control_args is None:
+    raise ValueError("control=True with readout_args needs control_args= (the control's "
+                     "readout argument, e.g. the user whose scores to read)")
+  readout_args = jax.tree.map(lambda leaf, extra: np.concatenate(
+      [np.asarray(leaf), np.asarray(extra)[None].astype(np.asarray(leaf).dtype)]),
+                              readout_args, control_args)
+  return deleted_rows, readout_args
+
+
+def _check_readout_args(readout_args: Any, total: int, num_deletions: int) -> None:
   if readout_args is not None:
     for leaf in jax.tree.leaves(readout_args):
       if np.shape(leaf)[0] != total:
         raise ValueError(f"readout_args leaves need a leading axis of M={num_deletions}; "
                          f"got {np.shape(leaf)}")
 
-  mesh = _model_mesh()
-  plan = distributed.chunk_plan(total, chunk_size)  # this process's share (all, on one)
-  chunk, padded = plan.chunk, plan.padded
+
+def _padded(deleted_rows: np.ndarray, readout_args: Any, padded: int):
+  """Pads to `padded` models with no-op deletions (their readout argument repeats the last),
+  so every chunk has the same shape and the chunk function compiles once."""
+  total = deleted_rows.shape[0]
   deleted_rows = np.concatenate(
       [deleted_rows, np.full((padded - total, deleted_rows.shape[1]), -1)]).astype(np.int32)
   if readout_args is not None:
@@ -257,33 +325,34 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
         lambda leaf: np.concatenate([np.asarray(leaf), np.repeat(np.asarray(leaf)[-1:],
                                                                  padded - total, 0)]),
         readout_args)
+  return deleted_rows, readout_args
 
-  if plan.num_processes > 1:
-    distributed.check_same_everywhere("deletions, readout arguments or settings", deleted_rows,
-                                      readout_args, seeds, [steps, batch_size, chunk_size],
-                                      protocol)
-  width = max(1, min(int(vector_width or default_vector_width(batch_size, chunk)), chunk))
-  key_pairs = [seed_keys(seed) for seed in seeds]
+
+def _run_chunks(model, data, deleted_rows, readout_args, protocol, original, readout, width,
+                plan, share, tqdm_options):
+  """This process's chunks, one compiled call each, sharded over the local devices; chunk
+  k-1's readout is fetched while chunk k runs. Returns the readouts [share, S, ...]."""
+  mesh = _model_mesh()
+  key_pairs = [seed_keys(seed) for seed in protocol.seeds]
   seed_key_pairs = (jnp.stack([pair[0] for pair in key_pairs]),
                     jnp.stack([pair[1] for pair in key_pairs]))
-  start_state = original if protocol == "warm" else None
+  start_state = original if protocol.kind == "warm" else None
   sharded = NamedSharding(mesh, PartitionSpec("models"))
   replicated = NamedSharding(mesh, PartitionSpec())
   data, seed_key_pairs, start_state = jax.device_put((data, seed_key_pairs, start_state),
                                                      replicated)
-
-  start = time.perf_counter()
+  static = (model, protocol.kind, protocol.steps, protocol.batch_size, readout, protocol.until,
+            width)
+  chunk = plan.chunk
   outputs, pending = [], None
-  share = min(plan.stop, total) - min(plan.start, total)  # real models of this process
-  bar = tqdm(total=share, desc=description, unit="model", disable=not progress, leave=False)
+  bar = tqdm(total=share, unit="model", leave=False, **tqdm_options)
   with jax.transfer_guard("disallow"):
     for index in range(plan.num_chunks):
       rows = slice(plan.start + index * chunk, plan.start + (index + 1) * chunk)
       chunk_rows = jax.device_put(deleted_rows[rows], sharded)
       chunk_args = (None if readout_args is None else
                     jax.device_put(jax.tree.map(lambda leaf: leaf[rows], readout_args), sharded))
-      result = _retrain_chunk(model, protocol, steps, batch_size, readout, until, width, data,
-                              start_state, chunk_rows, chunk_args, seed_key_pairs)
+      result = _retrain_chunk(*static, data, start_state, chunk_rows, chunk_args, seed_key_pairs)
       if pending is not None:  # fetch the previous chunk while this one runs
         outputs.append(jax.device_get(pending))
         bar.update(min(chunk, share - bar.n))
@@ -291,17 +360,19 @@ def retrain(model: Recommender, data: TrainData, deleted_rows, *, seeds: Sequenc
     outputs.append(jax.device_get(pending))
     bar.update(share - bar.n)
   bar.close()
-  local = jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
-  stacked = jax.tree.map(lambda leaf: leaf[:total], distributed.gather_shares(local, plan))
-  seconds = time.perf_counter() - start
+  return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
 
-  chex.assert_tree_shape_prefix(stacked, (total, len(seeds)))
-  stacked, converged = stacked if until is not None else (stacked, None)
+
+def _unpacked(stacked, num_deletions: int, control: bool, converging: bool,
+              seconds: float) -> RetrainResult:
+  """The readouts [M(+1), S, ...] as a `RetrainResult`: the control (last) set apart, and with
+  convergence the reached gradient norms and steps apart from the readouts."""
+  stacked, converged = stacked if converging else (stacked, None)
+  if not control:
+    return RetrainResult(outputs=stacked, control=None, seconds=seconds, converged=converged)
   first = lambda tree: jax.tree.map(lambda leaf: leaf[:num_deletions], tree)
   last = lambda tree: None if tree is None else jax.tree.map(lambda leaf: leaf[num_deletions],
                                                             tree)
-  if control:
-    return RetrainResult(outputs=first(stacked), control=last(stacked), seconds=seconds,
-                         converged=None if converged is None else first(converged),
-                         control_converged=last(converged))
-  return RetrainResult(outputs=stacked, control=None, seconds=seconds, converged=converged)
+  return RetrainResult(outputs=first(stacked), control=last(stacked), seconds=seconds,
+                       converged=None if converged is None else first(converged),
+                       control_converged=last(converged))

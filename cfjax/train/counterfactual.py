@@ -15,7 +15,8 @@ import numpy as np
 from cfjax.data.interactions import Interactions
 from cfjax.models.base import Recommender
 from cfjax.train.batched import retrain, user_scores_readout
-from cfjax.train.fit import Convergence, TrainState, pad_deletions, to_train_data
+from cfjax.train.fit import TrainState, pad_deletions, to_train_data
+from cfjax.train.protocol import RetrainProtocol
 
 Deletion = tuple[int, tuple[int, ...]]  # (user, sorted training rows to delete)
 
@@ -33,10 +34,8 @@ def deletion_rows(train: Interactions, user: int, items: Sequence[int]) -> tuple
 
 
 def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequence[Deletion],
-                        *, seeds: Sequence[int], steps: int, protocol: str = "scratch",
-                        batch_size: int | None = None, original: TrainState | None = None,
-                        chunk_size: int = 64, progress: bool = True,
-                        description: str = "retraining", until: Convergence | None = None,
+                        protocol: RetrainProtocol, *, original: TrainState | None = None,
+                        progress: bool = True, description: str = "retraining",
                         return_converged: bool = False):
   """Seed-averaged scores of each deletion's user after retraining without its rows.
 
@@ -49,47 +48,39 @@ def retrain_user_scores(model: Recommender, train: Interactions, deletions: Sequ
     model: the recommender.
     train: the training interactions (row order as the original was trained).
     deletions: [M] (user, rows) pairs; rows () retrains with nothing deleted (a control).
-    seeds: retraining seeds; scores are averaged over them.
-    steps: optimizer steps per retrain (warm: steps after the original's).
-    protocol: "scratch" or "warm" (continue from `original`).
-    batch_size: rows per step, or None for full batch.
+    protocol: how to retrain (`RetrainProtocol`); scores are averaged over its seeds.
     original: the trained original (required for warm).
-    chunk_size: models per compiled engine call.
     progress: show the engine's progress bar.
     description: the progress bar's label.
-    until: retrain each model to convergence (`Convergence`) instead of for `steps`.
     return_converged: also return, per deletion, the largest gradient norm and step count
-      over its seeds (only with `until`).
+      over its seeds (only with `protocol.until`).
 
   Returns:
     float64[M, I]: the user's seed-averaged scores of every item, per deletion; with
     return_converged, (scores, {"grad_norm": float[M], "steps": int[M]}).
   """
+  if return_converged and protocol.until is None:
+    raise ValueError("return_converged needs a protocol with until= (training to convergence)")
   deletions = [(int(user), tuple(int(r) for r in rows)) for user, rows in deletions]
   if not deletions:
     return np.zeros((0, train.num_items))
   index: dict[Deletion, int] = {}
   positions = np.asarray([index.setdefault(d, len(index)) for d in deletions])
   distinct = list(index)
+  rows = pad_deletions([rows for _, rows in distinct])
+  users = np.asarray([user for user, _ in distinct], dtype=np.int32)
   if model.exact_retrain is not None:  # closed form (EASE): exact, no seeds, no steps
-    rows = pad_deletions([rows for _, rows in distinct])
-    users = np.asarray([user for user, _ in distinct], dtype=np.int32)
     mean_scores = np.asarray(model.exact_retrain(rows, users), dtype=np.float64)
     if not return_converged:
       return mean_scores[positions]
     return mean_scores[positions], {"grad_norm": np.zeros(len(deletions)),
                                     "steps": np.zeros(len(deletions), np.int64)}
-  result = retrain(model, to_train_data(train), pad_deletions([rows for _, rows in distinct]),
-                   seeds=seeds, steps=steps, protocol=protocol, batch_size=batch_size,
-                   original=original, readout=user_scores_readout(model),
-                   readout_args=np.asarray([user for user, _ in distinct], dtype=np.int32),
-                   chunk_size=chunk_size, progress=progress, description=description,
-                   until=until)
+  result = retrain(model, to_train_data(train), rows, protocol, original=original,
+                   readout=user_scores_readout(model), readout_args=users, progress=progress,
+                   description=description)
   mean_scores = np.asarray(result.outputs, dtype=np.float64).mean(axis=1)  # [distinct, I]
   if not return_converged:
     return mean_scores[positions]
-  if result.converged is None:
-    raise ValueError("return_converged needs until= (training to convergence)")
   converged = {"grad_norm": np.asarray(result.converged.grad_norm).max(axis=1)[positions],
                "steps": np.asarray(result.converged.steps).max(axis=1)[positions]}
   return mean_scores[positions], converged

@@ -71,21 +71,6 @@ def step_key(order_key: PRNGKey, step: Array) -> PRNGKey:
   return jax.random.fold_in(jax.random.fold_in(order_key, 0x4E47), step)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainSpec:
-  """How a model is trained: what retraining must repeat for a counterfactual to be paired.
-
-  Attributes:
-    steps: optimizer steps.
-    batch_size: rows per step, or None for full batch.
-    seed: the seed of the init and the minibatch order (`seed_keys`).
-  """
-
-  steps: int
-  batch_size: int | None = None
-  seed: int = 0
-
-
 class TrainState(NamedTuple):
   """What training carries: the parameters and the optimizer state (e.g. Adam moments)."""
 
@@ -142,13 +127,25 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
   Returns:
     The final `TrainState`.
   """
-  num_rows = data.num_rows
-  optimizer = model.optimizer
   state = with_row_weights(model, state, weights)
   if model.closed_form is not None:  # e.g. EASE: trained exactly, no steps
     return TrainState(model.closed_form(state.params), state.opt_state)
-
   sampling = model.samples_negatives  # static: other models compile exactly as before
+  step = _step_function(model, data, weights, order_key)
+  scan = functools.partial(_scan_steps, remat_every=remat_every)
+  if batch_size is None:
+    if sampling:
+      return scan(lambda s, index: step(s, None, index), state, jnp.arange(steps), steps)
+    return scan(lambda s, _: step(s, None), state, None, steps)
+  return _minibatch_epochs(step, scan, state, num_rows=data.num_rows, order_key=order_key,
+                           steps=steps, batch_size=batch_size, sampling=sampling,
+                           remat=remat_every is not None)
+
+
+def _step_function(model: Recommender, data: TrainData, weights: Array, order_key: PRNGKey):
+  """One optimizer step `step(state, rows, index=None) -> (state, None)`: the weighted loss
+  of the rows at `rows` [B] (None: every row), with the step's negative-sampling key."""
+  sampling = model.samples_negatives
 
   def step(state, rows, index=None):
     batch = data if rows is None else data.take(rows)
@@ -157,59 +154,55 @@ def fit(model: Recommender, data: TrainData, weights: Array, *, state: TrainStat
     grads = jax.grad(lambda p: weighted_loss(model, p, batch.user, batch.item, batch.rating,
                                              batch_weights, extra=batch.extra, key=key))(
         state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    updates, opt_state = model.optimizer.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), None
 
-  def remat_steps(body, state, xs, length):  # `length` steps in checkpointed blocks
-    blocks, rest = divmod(length, remat_every)
-    head = jax.tree.map(lambda x: x[:blocks * remat_every].reshape(
-        (blocks, remat_every) + x.shape[1:]), xs)
-    block = jax.checkpoint(lambda s, x: (jax.lax.scan(body, s, x, length=remat_every)[0], None))
-    state = jax.lax.scan(block, state, head, length=blocks)[0]
-    if rest:
-      tail = jax.tree.map(lambda x: x[blocks * remat_every:], xs)
-      state = jax.lax.scan(body, state, tail, length=rest)[0]
-    return state
+  return step
 
-  def scan_steps(body, state, xs, length):
-    if remat_every is not None and length > remat_every:
-      return remat_steps(body, state, xs, length)
+
+def _scan_steps(body, state, xs, length: int, *, remat_every: int | None):
+  """`length` steps of `body` over `xs` (a `lax.scan`); with `remat_every` = B and more than
+  B steps, in `jax.checkpoint`ed blocks of B steps (then the rest)."""
+  if remat_every is None or length <= remat_every:
     return jax.lax.scan(body, state, xs, length=length)[0]
+  blocks, rest = divmod(length, remat_every)
+  head = jax.tree.map(lambda x: x[:blocks * remat_every].reshape(
+      (blocks, remat_every) + x.shape[1:]), xs)
+  block = jax.checkpoint(lambda s, x: (jax.lax.scan(body, s, x, length=remat_every)[0], None))
+  state = jax.lax.scan(block, state, head, length=blocks)[0]
+  if rest:
+    tail = jax.tree.map(lambda x: x[blocks * remat_every:], xs)
+    state = jax.lax.scan(body, state, tail, length=rest)[0]
+  return state
 
-  if batch_size is None:
-    if remat_every is not None:
-      return (scan_steps(lambda s, index: step(s, None, index), state, jnp.arange(steps), steps)
-              if sampling else scan_steps(lambda s, _: step(s, None), state, None, steps))
-    if sampling:
-      state, _ = jax.lax.scan(lambda s, index: step(s, None, index), state, jnp.arange(steps))
-    else:
-      state, _ = jax.lax.scan(lambda s, _: step(s, None), state, None, length=steps)
-    return state
 
+def epoch_batches(order_key: PRNGKey, epoch, num_rows: int, batch_size: int) -> Array:
+  """int32[per_epoch, batch_size]: epoch `epoch`'s row order, a permutation drawn from
+  `fold_in(order_key, epoch)` (never from the weights), cut into batches; the rest dropped."""
+  per_epoch = steps_per_epoch(num_rows, batch_size)
+  order = jax.random.permutation(jax.random.fold_in(order_key, epoch), num_rows)
+  return order[: per_epoch * batch_size].reshape(per_epoch, batch_size)
+
+
+def _minibatch_epochs(step, scan, state: TrainState, *, num_rows: int, order_key: PRNGKey,
+                      steps: int, batch_size: int, sampling: bool, remat: bool) -> TrainState:
+  """`steps` minibatch steps: whole epochs in a `lax.scan` (each epoch checkpointed when
+  `remat`), then the first batches of one more epoch."""
   per_epoch = steps_per_epoch(num_rows, batch_size)
   full_epochs, remainder = divmod(steps, per_epoch)
 
-  def epoch_batches(epoch):
-    order = jax.random.permutation(jax.random.fold_in(order_key, epoch), num_rows)
-    return order[: per_epoch * batch_size].reshape(per_epoch, batch_size)
-
   def run_batches(state, epoch, count):
-    batches = epoch_batches(epoch)[:count]
+    batches = epoch_batches(order_key, epoch, num_rows, batch_size)[:count]
     if not sampling:
-      if remat_every is not None:
-        return scan_steps(step, state, batches, count)
-      return jax.lax.scan(step, state, batches)[0]
+      return scan(step, state, batches, count)
     indices = epoch * per_epoch + jnp.arange(count)
-    if remat_every is not None:
-      return scan_steps(lambda s, pair: step(s, *pair), state, (batches, indices), count)
-    return jax.lax.scan(lambda s, pair: step(s, *pair), state, (batches, indices))[0]
+    return scan(lambda s, pair: step(s, *pair), state, (batches, indices), count)
 
   def run_epoch(state, epoch):
     return run_batches(state, epoch, per_epoch), None
 
-  if remat_every is not None:
+  if remat:
     run_epoch = jax.checkpoint(run_epoch)
-
   state, _ = jax.lax.scan(run_epoch, state, jnp.arange(full_epochs))
   if remainder:
     state = run_batches(state, full_epochs, remainder)
@@ -316,23 +309,6 @@ def fit_to_convergence(model: Recommender, data: TrainData, weights: Array, *,
       not_done, step, (state.params, opt_state, value, grads, jnp.int32(0)))
   final = TrainState(params, state.opt_state if lbfgs else opt_state)
   return final, Converged(optax.global_norm(grads), steps)
-
-
-def train_original(model: Recommender, data: TrainData, *, seed: int, steps: int,
-                   batch_size: int | None = None) -> TrainState:
-  """Trains the original model (all rows weight 1) from `seed`; jitted once per config."""
-  check_int(steps, "steps", minimum=0)
-  if batch_size is not None:
-    steps_per_epoch(data.num_rows, check_int(batch_size, "batch_size", minimum=1))
-  init_key, order_key = seed_keys(check_int(seed, "seed"))
-  return _train_original_jit(model, data, init_key, order_key, steps, batch_size)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 4, 5))
-def _train_original_jit(model, data, init_key, order_key, steps, batch_size):
-  weights = jnp.ones((data.num_rows,), jnp.float32)
-  return fit(model, data, weights, state=init_state(model, init_key), order_key=order_key,
-             steps=steps, batch_size=batch_size)
 
 
 def deleted_weights(deleted_rows: Array, num_rows: int) -> Array:

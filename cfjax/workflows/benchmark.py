@@ -50,7 +50,7 @@ from cfjax.papers import lcer as lcer_pipeline
 from cfjax.evaluate.results import provenance
 from cfjax.pipeline import Run, data_info, engine_chunk_size, original_context
 from cfjax.records import Explanation, VerifiedRecord, load_records, save_records
-from cfjax.train import Convergence, TrainSpec
+from cfjax.train import Convergence, RetrainProtocol
 
 logger = logging.getLogger(__name__)
 CONTROLS = ("none", "random")  # rows of their own, not methods to rank
@@ -174,7 +174,8 @@ def prepare_retrained(config, dataset: str, name: str, data: Interactions,
                                     seed=config.seed)
   model = make_model(name, train, **settings.hparams.to_dict())
   batch_size = settings.batch_size or None
-  spec = TrainSpec(steps=int(settings.steps), batch_size=batch_size, seed=int(config.seed))
+  spec = RetrainProtocol(steps=int(settings.steps), batch_size=batch_size,
+                         seeds=(int(config.seed),))
   chunk_size = engine_chunk_size(config.chunk_size, batch_size)
   ctx, training = original_context(model, train, spec, cache_dir=config.cache_dir,
                                    exact_chunk=chunk_size)
@@ -223,12 +224,20 @@ def until_of(protocol) -> Convergence | None:
   return Convergence(tol=float(protocol.tol), max_steps=int(protocol.steps))
 
 
+def _verification_protocol(spec: RetrainProtocol, kind, steps, seeds, chunk_size,
+                           until) -> RetrainProtocol:
+  """The original's protocol `spec` as a cell's verification runs it: `kind` (scratch, or warm
+  for `steps` more), `seeds`, `chunk_size` models per engine call, and `until` (full batch)."""
+  return dataclasses.replace(spec, kind=kind, steps=steps, seeds=tuple(seeds),
+                             chunk_size=chunk_size, until=until,
+                             batch_size=spec.batch_size if until is None else None)
+
+
 def _retrain_verifier(ctx, kind, steps, seeds, chunk_size, ks, until=None):
   def run(records):
     return verify(records, model=ctx.model, train=ctx.train, original=ctx.original,
-                  protocol=kind, seeds=seeds, steps=steps,
-                  batch_size=ctx.spec.batch_size if until is None else None,
-                  ks=ks, chunk_size=chunk_size, progress=True, until=until)
+                  protocol=_verification_protocol(ctx.spec, kind, steps, seeds, chunk_size, until),
+                  ks=ks, progress=True)
   return run
 
 

@@ -35,7 +35,7 @@ from cfjax.explain.base import Targets, explainers_for
 from cfjax.models import MODELS, make_model
 from cfjax.pipeline import engine_chunk_size, original_context
 from cfjax.records import Explanation, VerifiedRecord
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from cfjax.util import check_int, code_version
 
 CONTROLS = ("random", "none")
@@ -173,16 +173,16 @@ def _outcome(verified: VerifiedRecord, k: int, paired: bool) -> dict:
 def verified_outcomes(request: Request, ctx, checked: list[Explanation], seeds: list[int],
                       chunk_size: int, *, progress: bool) -> dict[tuple, list[dict]]:
   """(method, user) -> what retraining without each checked record found, one entry per seed
-  (`verify` from scratch, one call per seed; the first seed is the original's: paired)."""
+  (`verify` from scratch under the original's protocol, one outcome per seed; the first seed
+  is the original's: paired)."""
   outcomes: dict[tuple, list[dict]] = {}
-  for seed in seeds:
-    for verified in verify(checked, model=ctx.model, train=ctx.train, original=ctx.original,
-                           protocol="scratch", seeds=(seed,), steps=ctx.spec.steps,
-                           batch_size=ctx.spec.batch_size, ks=(request.k,),
-                           chunk_size=chunk_size, progress=progress):
-      key = (verified.explanation.method, verified.explanation.user)
-      outcomes.setdefault(key, []).append(
-          _outcome(verified, request.k, paired=seed == request.seed))
+  verification = ctx.spec.with_seeds(seeds).with_chunk_size(chunk_size)
+  for verified in verify(checked, model=ctx.model, train=ctx.train, original=ctx.original,
+                         protocol=verification, ks=(request.k,), per_seed=True,
+                         progress=progress):
+    key = (verified.explanation.method, verified.explanation.user)
+    outcomes.setdefault(key, []).append(
+        _outcome(verified, request.k, paired=verified.seeds == (ctx.spec.seed,)))
   return outcomes
 
 
@@ -246,8 +246,8 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
                        f"{len(data.history_rows(short[0]))} interactions, not more than the "
                        f"explanation size {request.size}; pick another user or a smaller --size")
     batch_size = request.batch_size or training.batch_size
-    spec = TrainSpec(steps=request.steps or training.steps, batch_size=batch_size,
-                     seed=request.seed)
+    spec = RetrainProtocol(steps=request.steps or training.steps, batch_size=batch_size,
+                           seeds=(request.seed,))
     chunk_size = engine_chunk_size(None, batch_size)
     with util.timed() as fitting:
       ctx, fit_info = original_context(model, data, spec, cache_dir=request.cache_dir,

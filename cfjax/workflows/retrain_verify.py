@@ -18,7 +18,7 @@ from cfjax.explain import get_explainer, top1_targets
 from cfjax.models import make_model
 from cfjax.models.base import SCHEDULES
 from cfjax.pipeline import Run, engine_chunk_size, original_context, run_config
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from cfjax.util import check_int, check_number
 
 KS = (1, 3, 5, 10)
@@ -62,7 +62,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
                                    verify_seeds=list(verify_seeds)))
     if done is not None:
       return done
-    spec = TrainSpec(steps=config.steps, batch_size=None, seed=config.seed)
+    spec = RetrainProtocol(steps=config.steps, batch_size=None, seeds=(config.seed,))
     ctx, training = original_context(model, train, spec)
     users = cfdata.sample_users(train, config.num_users, min_history=config.deletion_size,
                                 seed=config.seed)
@@ -74,8 +74,8 @@ def run(config, workdir: str | os.PathLike) -> dict:
     records = [r for per_user in zip(*by_method) for r in per_user]
     with run.section("verify_s"):
       verified = verify(records, model=model, train=train, original=ctx.original,
-                        protocol="scratch", seeds=verify_seeds, steps=spec.steps, ks=KS,
-                        chunk_size=chunk_size)
+                        protocol=spec.with_seeds(verify_seeds).with_chunk_size(chunk_size),
+                        ks=KS)
     summaries = summarize_by_method(verified, KS)
     metrics = {"test_rmse": rmse(model, ctx.params, test),
                "constant_rmse": constant_rmse(train, test),

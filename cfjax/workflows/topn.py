@@ -23,7 +23,7 @@ from cfjax.evaluate import markdown_table
 from cfjax.evaluate.topn import model_scores, topn_metrics
 from cfjax.models import make_model, make_multvae, train_multvae
 from cfjax.pipeline import Run, run_config
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 from cfjax.train.health import check_training
 from cfjax.train.fit import seed_keys
 from cfjax.util import check_int, check_number
@@ -120,11 +120,10 @@ def _trained_scores(config, settings: dict, train: Interactions):
   """The model trained on the training rows (checked: its loss fell); returns users -> scores
   and its facts."""
   model = make_model(config.model, train, **settings["hparams"])
-  spec = TrainSpec(steps=int(settings["steps"]), batch_size=settings["batch_size"],
-                   seed=config.seed)
+  spec = RetrainProtocol(steps=int(settings["steps"]), batch_size=settings["batch_size"],
+                         seeds=(config.seed,))
   rows = to_train_data(train)
-  state = jax.block_until_ready(train_original(model, rows, seed=spec.seed, steps=spec.steps,
-                                               batch_size=spec.batch_size))
+  state = jax.block_until_ready(train_original(model, rows, spec))
   health = check_training(model, rows, initial=model.init(seed_keys(spec.seed)[0]),
                           trained=state.params, steps=spec.steps)
   facts = {"hparams": model.hparams, "steps": spec.steps, "batch_size": spec.batch_size,

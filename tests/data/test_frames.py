@@ -10,7 +10,7 @@ from cfjax.data.raw_ids import raw_columns
 from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
 from cfjax.models import make_mf
 from cfjax.records import read_jsonl, write_jsonl
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 
 def string_frame(data: Interactions) -> pd.DataFrame:
@@ -38,8 +38,8 @@ def test_a_csv_with_string_ids_round_trips_to_the_same_explanations_with_raw_ids
   records = {}
   for name, data in (("dense", reference), ("csv", mine)):
     model = make_mf(data.num_users, data.num_items, dim=4)
-    original = train_original(model, to_train_data(data), seed=0, steps=30)
-    ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=30))
+    original = train_original(model, to_train_data(data), RetrainProtocol(steps=30, seeds=(0,)))
+    ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=30))
     targets = top1_targets(ctx, np.arange(4))
     records[name] = run_explainer(get_explainer("knn", e=2), ctx, targets)
   for dense_record, csv_record in zip(records["dense"], records["csv"]):

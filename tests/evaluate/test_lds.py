@@ -17,7 +17,7 @@ from cfjax.evaluate.lds import (actual_effects, draw_subsets, lds_scores, lds_su
 from cfjax.explain import ExplainContext, Targets, get_explainer, top1_targets
 from cfjax.models import make_mf
 from cfjax.models.base import Recommender
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 
 
@@ -138,8 +138,8 @@ def test_amortised_effects_are_the_input_edit_by_hand():
 def tiny_mf():
   train = make_synthetic(num_users=10, num_items=20, density=0.4, seed=2, min_per_user=6)
   model = make_mf(train.num_users, train.num_items, dim=3)
-  original = train_original(model, to_train_data(train), seed=0, steps=30)
-  return ExplainContext.from_original(model, train, original, TrainSpec(steps=30, seed=0))
+  original = train_original(model, to_train_data(train), RetrainProtocol(steps=30, seeds=(0,)))
+  return ExplainContext.from_original(model, train, original, RetrainProtocol(steps=30, seeds=(0,)))
 
 
 def test_retrained_effects_are_paired_with_the_control_of_the_same_call(tiny_mf):
@@ -152,7 +152,7 @@ def test_retrained_effects_are_paired_with_the_control_of_the_same_call(tiny_mf)
   deletions = [(u, deletion_rows(ctx.train, u, s)) for (u, _), per in zip(targets, subsets)
                for s in per]
   scores = retrain_user_scores(ctx.model, ctx.train, deletions + [(1, ()), (4, ())],
-                               progress=False, **options)
+                               RetrainProtocol(**options), progress=False)
   expected = []
   for t, (user, item) in enumerate(targets):
     control = scores[len(deletions) + (0 if user == 1 else 1)]

@@ -8,7 +8,7 @@ from cfjax.evaluate import summarize, verify
 from cfjax.models import make_model
 from cfjax.rank import top1_targets
 from cfjax.records import ExplanationRecord
-from cfjax.train import to_train_data, train_original_exact, user_scores_readout
+from cfjax.train import RetrainProtocol, to_train_data, train_original_exact, user_scores_readout
 from tests.test_records import verified_record
 
 STEPS, CHUNK, SEED = 20, 1, 0
@@ -18,17 +18,17 @@ STEPS, CHUNK, SEED = 20, 1, 0
 def setup():
   train = make_synthetic(num_users=12, num_items=20, dim=2, density=0.3, seed=0)
   model = make_model("mf", train, dim=4, learning_rate=0.05)
-  original = train_original_exact(model, to_train_data(train), seed=SEED, steps=STEPS,
-                                  chunk_size=CHUNK)
+  original = train_original_exact(model, to_train_data(train),
+                                  RetrainProtocol(steps=STEPS, seeds=(SEED,), chunk_size=CHUNK))
   targets = top1_targets(model, original.params, train, np.arange(train.num_users))
   return train, model, original, targets
 
 
 def run(setup, records, **kwargs):
   train, model, original, _ = setup
-  kwargs = {"seeds": (SEED,), **kwargs}
-  return verify(records, model=model, train=train, original=original, steps=STEPS,
-                chunk_size=CHUNK, progress=False, **kwargs)
+  fields = {"seeds": (SEED,), **kwargs}
+  return verify(records, model=model, train=train, original=original,
+                protocol=RetrainProtocol(steps=STEPS, chunk_size=CHUNK, **fields), progress=False)
 
 
 def history_records(setup, users):
@@ -85,7 +85,7 @@ def test_replacement_criterion(setup):
 
 def test_warm_protocol_reports_unretrained_rank(setup):
   records = history_records(setup, [0, 1])
-  for v in run(setup, records, protocol="warm"):
+  for v in run(setup, records, kind="warm"):
     assert v.protocol == "warm" and v.unretrained_rank == 1
 
 

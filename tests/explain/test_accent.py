@@ -8,7 +8,7 @@ from cfjax.data import make_synthetic
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
 from cfjax.explain.accent import accent_select, greedy_gap_fill
 from cfjax.models import make_ncf
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 # ACCENT example: scores (rec, c1, c2) = (3.0, 2.5, 2.0); rows z0..z3 plus one padding row
 # whose huge influences must be ignored.
@@ -69,8 +69,9 @@ def ctx():
   train = make_synthetic(num_users=20, num_items=30, density=0.3, seed=1, min_per_user=3)
   model = make_ncf(train.num_users, train.num_items, dim=4, mlp_layers=(4, 2),
                    learning_rate=0.01)
-  spec = TrainSpec(steps=100, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(train), seed=0, steps=spec.steps)
+  spec = RetrainProtocol(steps=100, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(train),
+                            RetrainProtocol(steps=spec.steps, seeds=(0,)))
   return ExplainContext.from_original(model, train, original, spec)
 
 

@@ -10,7 +10,7 @@ from cfjax.explain import (ExplainContext, MissingHookError, get_explainer, run_
                            top1_targets)
 from cfjax.explain.attention import attention_order, select
 from cfjax.models import make_mf, make_model
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 # A hand-built case: 3 history rows with attention 0.5, 0.3, 0.2; top-3 scores (rec first)
 # [1.0, 0.9, 0.5]; removing a set of rows moves the scores additively by these amounts:
@@ -57,8 +57,8 @@ def test_a_search_that_never_displaces_rec_fails():
 def rcf_context():
   data = synthetic_rcf(num_users=6, num_items=10, per_user=5, seed=2)
   model = make_model("rcf", data, hidden=4, attention=3, layers=(4,), learning_rate=0.1)
-  original = train_original(model, to_train_data(data), seed=0, steps=30)
-  ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=30, seed=0))
+  original = train_original(model, to_train_data(data), RetrainProtocol(steps=30, seeds=(0,)))
+  ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=30, seeds=(0,)))
   return ctx, top1_targets(ctx, np.arange(6))
 
 
@@ -88,7 +88,7 @@ def test_models_without_attention_refuse_in_one_line():
   from cfjax.data import make_synthetic
   data = make_synthetic(num_users=4, num_items=8, density=0.5, min_per_user=2)
   model = make_mf(data.num_users, data.num_items, dim=2)
-  original = train_original(model, to_train_data(data), seed=0, steps=2)
+  original = train_original(model, to_train_data(data), RetrainProtocol(steps=2, seeds=(0,)))
   ctx = ExplainContext.from_original(model, data, original)
   with pytest.raises(MissingHookError, match="attention_weights"):
     run_explainer(get_explainer("attention"), ctx, top1_targets(ctx, [0]))

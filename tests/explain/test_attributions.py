@@ -14,7 +14,7 @@ from cfjax.explain import search, surrogate as sg
 from cfjax.explain.base import has_attributions
 from cfjax.explain.lcer import dense_rows
 from cfjax.models import fold_in_recommender, make_mf, make_multvae, make_ncf
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 from tests.explain.test_conformance import context, options
 
 ATTRIBUTING = tuple(name for name in available_explainers()
@@ -145,8 +145,9 @@ def trained_mf():
   """Biased MF (dim 4) on 60 synthetic users, 300 full-batch Adam steps."""
   train = make_synthetic(num_users=60, num_items=60, density=0.2, seed=0, min_per_user=5)
   model = make_mf(train.num_users, train.num_items, dim=4)
-  original = train_original(model, to_train_data(train), seed=0, steps=300)
-  return ExplainContext.from_original(model, train, original, TrainSpec(steps=300, seed=0))
+  original = train_original(model, to_train_data(train), RetrainProtocol(steps=300, seeds=(0,)))
+  return ExplainContext.from_original(model, train, original, RetrainProtocol(steps=300,
+                                                                              seeds=(0,)))
 
 
 def test_influence_attributions_rank_single_deletions_like_retraining(trained_mf):

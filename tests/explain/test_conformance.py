@@ -23,7 +23,7 @@ from cfjax.explain import (EXPLAINERS, ExplainContext, MissingHookError, Targets
 from cfjax.explain import surrogate
 from cfjax.models import HOOKS, MODELS, fold_in_recommender, make_model, train_multvae
 from cfjax.records import Explanation
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 # Small budgets so the sweep stays fast: options per explainer (everything else default).
 OPTIONS = {
@@ -80,9 +80,8 @@ def context(name: str) -> tuple[ExplainContext, Targets]:
   entry = MODELS.get(name)
   if not entry.amortised:
     model = untrained(name)
-    spec = TrainSpec(steps=entry.tiny.steps, batch_size=entry.tiny.batch_size, seed=0)
-    original = train_original(model, to_train_data(data()), seed=0, steps=spec.steps,
-                              batch_size=spec.batch_size)
+    spec = RetrainProtocol(steps=entry.tiny.steps, batch_size=entry.tiny.batch_size)
+    original = train_original(model, to_train_data(data()), spec)
     ctx = ExplainContext.from_original(model, data(), original, spec)
     return ctx, top1_targets(ctx, np.arange(4))
   rows = fold_in_rows()  # amortised: a view over fixed input rows

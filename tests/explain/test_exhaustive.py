@@ -16,7 +16,7 @@ from cfjax.explain.certified import best_subsets
 from cfjax.explain.exhaustive import subset_count
 from cfjax.models import Recommender
 from cfjax.records import Explanation
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 from cfjax.train.counterfactual import deletion_rows, retrain_user_scores
 
 # items 0-3 are category A, 4-7 category B; f(u, i) = p[u, category(i)] - 0.01 i, and p[u, c]
@@ -45,8 +45,9 @@ def planted():
   model = Recommender(name="planted", num_users=2, num_items=8,
                       init=lambda key: {"p": jnp.zeros((2, 2))}, predict=predict,
                       row_losses=row_losses, optimizer=optax.adam(0.1))
-  spec = TrainSpec(steps=300, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(data), seed=0, steps=spec.steps)
+  spec = RetrainProtocol(steps=300, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(data),
+                            RetrainProtocol(steps=spec.steps, seeds=(0,)))
   ctx = ExplainContext.from_original(model, data, original, spec)
   return ctx, Targets([0], [2])
 
@@ -74,13 +75,14 @@ def test_certified_returns_the_smallest_set_retraining_confirms_and_what_it_spen
   # metagrad's attributions of this model are all 0 (p[0, A] is a mean of equal ratings):
   # ties go to history order, so the beam at size 2 holds {0, 1} first.
   explainer = get_explainer("certified", proposer="metagrad", beam=2, budget=11,
-                            check_seed_offset=2)
+                            seed_offset=2)
   with pytest.warns(UserWarning, match="constant step size"):
     [record] = run_explainer(explainer, ctx, targets)
   assert record.deleted_items == (0, 1) and record.extra["certified"]
   assert record.extra["retrains"] == 1 + 2 + 2  # the control, 2 singles, 2 pairs
   after = retrain_user_scores(ctx.model, ctx.train, [(0, deletion_rows(ctx.train, 0, [0, 1]))],
-                              seeds=[record.extra["check_seed"]], steps=300, chunk_size=1,
+                              RetrainProtocol(steps=300, seeds=[record.extra["check_seed"]],
+                                              chunk_size=1),
                               progress=False)
   assert rank.rank_of(after, rank.seen_rows(ctx.train, [0]), [2])[0] > 1
   short = dataclasses.replace(explainer, max_size=1, fallback_e=3)

@@ -10,7 +10,7 @@ from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer,
 from cfjax.explain.influence_fn import select_top_e
 from cfjax.influence import score_change_on_removal
 from cfjax.models import make_ncf
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 NUM_USERS, WIDTH = 30, 32
 OPTIONS = dict(e=3, damping=0.1, max_iters=50, history_width=WIDTH, on_fail="ignore")
@@ -22,8 +22,9 @@ def ctx():
                          min_per_user=3)
   model = make_ncf(train.num_users, train.num_items, dim=4, mlp_layers=(4, 2),
                    learning_rate=0.01)
-  spec = TrainSpec(steps=200, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(train), seed=0, steps=spec.steps)
+  spec = RetrainProtocol(steps=200, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(train),
+                            RetrainProtocol(steps=spec.steps, seeds=(0,)))
   return ExplainContext.from_original(model, train, original, spec)
 
 

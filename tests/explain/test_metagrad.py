@@ -14,7 +14,7 @@ from cfjax.data import make_synthetic
 from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer, top1_targets
 from cfjax.explain import metagrad as mg
 from cfjax.models import Recommender, make_mf
-from cfjax.train import TrainSpec, fit, init_state, seed_keys, to_train_data, train_original
+from cfjax.train import RetrainProtocol, fit, init_state, seed_keys, to_train_data, train_original
 
 STEPS = 200
 
@@ -100,8 +100,9 @@ def biases_model(num_users, num_items, l2=0.1, lr=0.5):
 def test_on_a_strongly_convex_problem_at_convergence_it_is_the_influence_function():
   data = make_synthetic(num_users=10, num_items=12, density=0.4, seed=2, min_per_user=4)
   model = biases_model(data.num_users, data.num_items)
-  spec = TrainSpec(steps=1500, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(data), seed=0, steps=spec.steps)
+  spec = RetrainProtocol(steps=1500, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(data),
+                            RetrainProtocol(steps=spec.steps, seeds=(0,)))
   ctx = ExplainContext.from_original(model, data, original, spec)
   targets = top1_targets(ctx, np.arange(4))
   with warnings.catch_warnings():
@@ -120,8 +121,8 @@ def test_on_a_strongly_convex_problem_at_convergence_it_is_the_influence_functio
 
 def test_explainers_pick_the_largest_metagradients_and_the_adaptive_one_crosses_zero():
   data, model = tiny()
-  spec = TrainSpec(steps=STEPS, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(data), seed=0, steps=STEPS)
+  spec = RetrainProtocol(steps=STEPS, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(data), RetrainProtocol(steps=STEPS, seeds=(0,)))
   ctx = ExplainContext.from_original(model, data, original, spec)
   targets = top1_targets(ctx, np.arange(5))
   explainer = get_explainer("metagrad", e=2)
@@ -147,8 +148,8 @@ def test_explainers_pick_the_largest_metagradients_and_the_adaptive_one_crosses_
 def test_constant_schedule_warns_and_bad_options_are_one_line_errors():
   data = make_synthetic(num_users=8, num_items=10, density=0.5, seed=0, min_per_user=4)
   model = make_mf(data.num_users, data.num_items, dim=2)
-  original = train_original(model, to_train_data(data), seed=0, steps=10)
-  ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=10))
+  original = train_original(model, to_train_data(data), RetrainProtocol(steps=10, seeds=(0,)))
+  ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=10))
   with pytest.warns(UserWarning, match="constant step size"):
     run_explainer(get_explainer("metagrad", e=1), ctx, top1_targets(ctx, [0]))
   with pytest.raises(ValueError, match="measure='rank' is not one of"):
@@ -164,8 +165,8 @@ def test_warm_protocol_differentiates_the_continuation_and_is_zero_after_a_decay
   data, decayed = tiny()
   constant = make_mf(data.num_users, data.num_items, dim=3, learning_rate=0.02)
   for model, nonzero in ((constant, True), (decayed, False)):
-    original = train_original(model, to_train_data(data), seed=0, steps=STEPS)
-    ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=STEPS))
+    original = train_original(model, to_train_data(data), RetrainProtocol(steps=STEPS, seeds=(0,)))
+    ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=STEPS))
     targets = top1_targets(ctx, [0])
     explainer = get_explainer("metagrad", protocol="warm", warm_steps=15, measure="score",
                               on_constant_lr="ignore")

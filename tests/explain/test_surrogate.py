@@ -14,7 +14,7 @@ from cfjax.explain import ExplainContext, Targets, get_explainer, run_explainer,
 from cfjax.explain import search, surrogate as sg, surrogate_models as sm
 from cfjax.models import make_mf
 from cfjax.simulate.generate import SimulationData
-from cfjax.train import TrainSpec, to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 U, I, P, HIST, N = 10, 40, 4, 8, 5
 
@@ -167,8 +167,9 @@ def test_surrogate_search_explainer_fits_once_on_the_context_simulation(syntheti
 def test_verified_keeps_the_first_candidate_that_retraining_confirms():
   data = make_synthetic(num_users=24, num_items=30, density=0.3, seed=3, min_per_user=6)
   model = make_mf(data.num_users, data.num_items, dim=4)
-  spec = TrainSpec(steps=20, batch_size=None, seed=0)
-  original = train_original(model, to_train_data(data), seed=0, steps=spec.steps)
+  spec = RetrainProtocol(steps=20, batch_size=None, seeds=(0,))
+  original = train_original(model, to_train_data(data),
+                            RetrainProtocol(steps=spec.steps, seeds=(0,)))
   ctx = ExplainContext.from_original(model, data, original, spec)
   targets = top1_targets(ctx, np.arange(4))
   options = dict(simulation_users=6, simulation_subsets=3, simulation_top_n=5)
@@ -177,8 +178,9 @@ def test_verified_keeps_the_first_candidate_that_retraining_confirms():
   records = run_explainer(explainer, ctx, targets)
   ranker = get_explainer("lasso_reg", e=2, max_candidates=20, seed=0, **options)
   ranked = ranker.ranked(ctx, targets, keep=3)
-  checked = verify(records, model=model, train=data, original=original, seeds=(spec.seed + 2,),
-                   steps=spec.steps, ks=(1,), chunk_size=1, progress=False)
+  checked = verify(records, model=model, train=data, original=original,
+                   protocol=RetrainProtocol(steps=spec.steps, seeds=(spec.seed + 2,), chunk_size=1),
+                   ks=(1,), progress=False)
   for record, result, candidates in zip(records, checked, ranked):
     extra = record.extra
     assert extra["verification_seed"] == 2 and 1 <= extra["retrains"] <= 3

@@ -9,7 +9,7 @@ from scipy.special import erf
 from cfjax.data.rcf import synthetic_rcf
 from cfjax.models import make_model
 from cfjax.models.rcf import build_tables, make_rcf, relational_loss
-from cfjax.train import retrain, to_train_data
+from cfjax.train import RetrainProtocol, retrain, to_train_data
 from cfjax.train.fit import fit, init_state
 
 # 3 users, 4 items; genres (type 1) and directors (type 2) only: item 0 {g0, d0}, item 1 {g0},
@@ -157,8 +157,9 @@ def test_deleting_nothing_reproduces_the_original_exactly():
   data = synthetic_rcf(num_users=4, num_items=8, per_user=3)
   model = make_model("rcf", data, hidden=3, attention=2, layers=(2,))
   train = to_train_data(data)
-  result = retrain(model, train, np.array([[-1], [0]]), seeds=[5], steps=4, batch_size=4,
-                   chunk_size=2, control=True, progress=False)
+  result = retrain(model, train, np.array([[-1], [0]]),
+                   RetrainProtocol(steps=4, batch_size=4, seeds=[5], chunk_size=2), control=True,
+                   progress=False)
   control = jax.tree.leaves(result.control)
   nothing = jax.tree.leaves(jax.tree.map(lambda leaf: leaf[0], result.outputs))
   assert all(np.array_equal(x, y) for x, y in zip(nothing, control))

@@ -17,8 +17,8 @@ from cfjax.models import make_bpr, make_ease, make_lightgcn, make_model
 from cfjax.models.base import Recommender
 from cfjax.models.bpr import uniform_negatives
 from cfjax.models.ease import counterfactual_scores, ease_weights, fitted_params
-from cfjax.train import (deleted_weights, fit, init_state, retrain, seed_keys, to_train_data,
-                         train_original, train_original_exact)
+from cfjax.train import (RetrainProtocol, deleted_weights, fit, init_state, retrain, seed_keys,
+                         to_train_data, train_original, train_original_exact)
 from cfjax.train.batched import state_readout, user_scores_readout
 from cfjax.train.counterfactual import retrain_user_scores
 from cfjax.train.fit import step_key
@@ -72,13 +72,16 @@ def test_ease_engine_route_equals_woodbury_and_verification_uses_it():
   data = tiny(seed=2)
   model = make_model("ease", data, l2=2.0)
   rows = [tuple(int(r) for r in data.history_rows(1)[:2]), ()]
-  engine = retrain(model, to_train_data(data), np.asarray([[rows[0][0], rows[0][1]],
+  engine = retrain(model, to_train_data(data),
+                   np.asarray([[rows[0][0], rows[0][1]],
                                                            [-1, -1]]),
-                   seeds=[0, 7], steps=1, readout=user_scores_readout(model),
-                   readout_args=np.asarray([1, 1], np.int32), chunk_size=1, progress=False)
+                   RetrainProtocol(steps=1, seeds=[0, 7], chunk_size=1),
+                   readout=user_scores_readout(model), readout_args=np.asarray([1, 1], np.int32),
+                   progress=False)
   outputs = np.asarray(engine.outputs)
   np.testing.assert_array_equal(outputs[:, 0], outputs[:, 1])  # seeds do not matter
-  woodbury = retrain_user_scores(model, data, [(1, rows[0]), (1, ())], seeds=[0], steps=1)
+  woodbury = retrain_user_scores(model, data, [(1, rows[0]), (1, ())],
+                                 RetrainProtocol(steps=1, seeds=[0]))
   np.testing.assert_allclose(outputs[:, 0], woodbury, atol=1e-5)
   np.testing.assert_allclose(woodbury[0], refit_without(data, list(rows[0]), 2.0, 1),
                              atol=1e-5)
@@ -119,7 +122,8 @@ def test_lightgcn_retrain_reads_the_graph_of_each_deletion():
   model = make_model("lightgcn", data, dim=4, num_layers=2, learning_rate=0.05)
   rows = data.history_rows(0)[:2]
   result = retrain(model, to_train_data(data), np.asarray([[rows[0], rows[1]], [-1, -1]]),
-                   seeds=[0], steps=3, readout=state_readout, chunk_size=2, progress=False)
+                   RetrainProtocol(steps=3, seeds=[0], chunk_size=2), readout=state_readout,
+                   progress=False)
   weights = np.asarray(result.outputs.params["edge_weight"])[:, 0]
   assert weights[0][rows].tolist() == [0.0, 0.0] and weights[0].sum() == len(data) - 2
   assert np.all(weights[1] == 1.0)
@@ -138,19 +142,21 @@ def test_bpr_with_nothing_deleted_reproduces_the_original_bitwise():
   model = make_model("bpr", data, dim=4, learning_rate=0.05)
   train = to_train_data(data)
   for batch_size, chunk in ((None, 1), (8, 4)):
-    original = train_original_exact(model, train, seed=0, steps=12, batch_size=batch_size,
-                                    chunk_size=chunk)
+    original = train_original_exact(model, train,
+                                    RetrainProtocol(steps=12, batch_size=batch_size, seeds=(0,),
+                                                    chunk_size=chunk))
     rows = data.history_rows(0)[:1]
-    result = retrain(model, train, np.asarray([[rows[0]], [-1], [-1], [-1]]), seeds=[0],
-                     steps=12, batch_size=batch_size, readout=state_readout, chunk_size=chunk,
-                     progress=False)
+    result = retrain(model, train, np.asarray([[rows[0]], [-1], [-1], [-1]]),
+                     RetrainProtocol(steps=12, batch_size=batch_size, seeds=[0], chunk_size=chunk),
+                     readout=state_readout, progress=False)
     for m in (1, 2, 3):
       for leaf, ref in zip(jax.tree.leaves(result.outputs.params), jax.tree.leaves(original.params)):
         np.testing.assert_array_equal(np.asarray(leaf)[m, 0], np.asarray(ref))
     changed = np.asarray(result.outputs.params["user_factors"])[0, 0]
     assert not np.array_equal(changed, np.asarray(original.params["user_factors"]))
-  alone = train_original(model, train, seed=0, steps=12)  # full batch: a loop of one model
-  exact = train_original_exact(model, train, seed=0, steps=12, chunk_size=1)
+  # full batch: a loop of one model
+  alone = train_original(model, train, RetrainProtocol(steps=12, seeds=(0,)))
+  exact = train_original_exact(model, train, RetrainProtocol(steps=12, seeds=(0,), chunk_size=1))
   for leaf, ref in zip(jax.tree.leaves(alone.params), jax.tree.leaves(exact.params)):
     np.testing.assert_array_equal(np.asarray(leaf), np.asarray(ref))
 
@@ -187,8 +193,8 @@ def test_every_model_of_a_batch_trains_on_the_same_sampled_negatives():
   train = to_train_data(data)
   deletions = np.asarray([[-1, -1], [0, 5], [int(data.history_rows(3)[0]), -1]])
   steps = 4
-  result = retrain(model, train, deletions, seeds=[1], steps=steps, readout=state_readout,
-                   chunk_size=3, progress=False)
+  result = retrain(model, train, deletions, RetrainProtocol(steps=steps, seeds=[1], chunk_size=3),
+                   readout=state_readout, progress=False)
   init_key, order_key = seed_keys(1)
 
   @jax.jit
@@ -216,7 +222,7 @@ def test_every_model_of_a_batch_trains_on_the_same_sampled_negatives():
 def test_bpr_learns_to_rank_positives_first():
   data = tiny(seed=7, users=20, items=25)
   model = make_model("bpr", data, dim=8, learning_rate=0.05, l2=1e-4)
-  state = train_original(model, to_train_data(data), seed=0, steps=150)
+  state = train_original(model, to_train_data(data), RetrainProtocol(steps=150, seeds=(0,)))
   scores = np.asarray(model.scores(state.params, jnp.arange(data.num_users)))
   seen = data.seen_matrix()
   auc = np.mean([np.mean(scores[u][seen[u]][:, None] > scores[u][~seen[u]][None, :])
@@ -227,15 +233,15 @@ def test_bpr_learns_to_rank_positives_first():
 def test_verify_runs_on_ease_through_its_exact_refit():
   from cfjax.evaluate import verify
   from cfjax.explain import ExplainContext, get_explainer, run_explainer, top1_targets
-  from cfjax.train import TrainSpec
+  from cfjax.train import RetrainProtocol
   data = tiny(seed=8)
   model = make_model("ease", data, l2=2.0)
-  original = train_original(model, to_train_data(data), seed=0, steps=1)
-  ctx = ExplainContext.from_original(model, data, original, TrainSpec(steps=1))
+  original = train_original(model, to_train_data(data), RetrainProtocol(steps=1, seeds=(0,)))
+  ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=1))
   targets = top1_targets(ctx, np.arange(3))
   records = run_explainer(get_explainer("knn", e=2), ctx, targets)
-  verified = verify(records, model=model, train=data, original=original, protocol="scratch",
-                    seeds=[0], steps=1, ks=[1])
+  verified = verify(records, model=model, train=data, original=original,
+                    protocol=RetrainProtocol(steps=1, seeds=[0]), ks=[1])
   for record, outcome in zip(records, verified):
     rows = list(data.rows_of(record.user, record.deleted_items))
     expected = refit_without(data, rows, 2.0, record.user)[record.item]

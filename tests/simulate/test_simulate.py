@@ -10,7 +10,7 @@ from cfjax.data.interactions import Interactions
 from cfjax.models import make_mf
 from cfjax.simulate import generate as sim, sampling, targets
 from cfjax.simulate.store import StoreDamagedWarning
-from cfjax.train import to_train_data, train_original
+from cfjax.train import RetrainProtocol, to_train_data, train_original
 from tests.conftest import TINY_ITEMS, TINY_USERS, tiny_rows
 
 
@@ -56,7 +56,7 @@ def tiny_setup():
   user, item, rating = tiny_rows()
   train = Interactions(user, item, rating, TINY_USERS, TINY_ITEMS)
   model = make_mf(TINY_USERS, TINY_ITEMS, dim=4, learning_rate=0.05)
-  original = train_original(model, to_train_data(train), seed=0, steps=5)
+  original = train_original(model, to_train_data(train), RetrainProtocol(steps=5, seeds=(0,)))
   return model, train, original.params
 
 

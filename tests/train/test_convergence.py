@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from cfjax.models import Recommender
-from cfjax.train import Convergence, TrainData, retrain
+from cfjax.train import Convergence, RetrainProtocol, TrainData, retrain
 
 N, D, L2 = 120, 4, 0.1
 
@@ -39,8 +39,9 @@ def test_converged_retraining_is_the_ridge_optimum_without_the_rows(ridge, metho
   model, data, features, ratings = ridge
   deleted = np.array([[0, 1, 2, 3], [10, 20, -1, -1], [-1, -1, -1, -1]])
   until = Convergence(tol=1e-6, max_steps=3000, method=method)
-  result = retrain(model, data, deleted, seeds=[0], steps=0, until=until, control=True,
-                   chunk_size=3, progress=False)
+  result = retrain(model, data, deleted,
+                   RetrainProtocol(steps=0, seeds=[0], until=until, chunk_size=3), control=True,
+                   progress=False)
   for m, rows in enumerate(deleted):
     kept = np.setdiff1d(np.arange(N), rows[rows >= 0])
     np.testing.assert_allclose(result.outputs["w"][m, 0], closed_form(features, ratings, kept),
@@ -52,8 +53,10 @@ def test_converged_retraining_is_the_ridge_optimum_without_the_rows(ridge, metho
 
 def test_each_model_stops_on_its_own_and_reports_it(ridge):
   model, data, *_ = ridge
-  result = retrain(model, data, np.array([[0], [-1]]), seeds=[0, 1], steps=0,
-                   until=Convergence(tol=1e-6, max_steps=3, method="adam"), progress=False)
+  result = retrain(model, data, np.array([[0], [-1]]),
+                   RetrainProtocol(steps=0, seeds=[0, 1], until=Convergence(tol=1e-6, max_steps=3,
+                                   method="adam")),
+                   progress=False)
   np.testing.assert_array_equal(result.converged.steps, 3)  # the budget, not the tolerance
   assert (np.asarray(result.converged.grad_norm) > 1e-6).all()
 
@@ -61,8 +64,8 @@ def test_each_model_stops_on_its_own_and_reports_it(ridge):
 def test_convergence_needs_full_batches_and_sane_settings(ridge):
   model, data, *_ = ridge
   with pytest.raises(ValueError, match="training to convergence needs full batches"):
-    retrain(model, data, np.array([[0]]), seeds=[0], steps=0, batch_size=10,
-            until=Convergence(), progress=False)
+    retrain(model, data, np.array([[0]]),
+            RetrainProtocol(steps=0, batch_size=10, seeds=[0], until=Convergence()), progress=False)
   with pytest.raises(ValueError, match="method='newton' must be 'lbfgs' or 'adam'"):
     Convergence(method="newton")
   with pytest.raises(ValueError, match="max_steps=0 must be >= 1"):
@@ -72,8 +75,10 @@ def test_convergence_needs_full_batches_and_sane_settings(ridge):
 def test_a_small_mf_reaches_the_tolerance_with_lbfgs(tiny_data):
   from cfjax.models import make_mf
   model = make_mf(12, 15, dim=2, learning_rate=0.05)
-  result = retrain(model, tiny_data, np.array([[0, 1], [-1, -1]]), seeds=[0], steps=0,
-                   until=Convergence(tol=1e-4, max_steps=2000), chunk_size=2, progress=False)
+  result = retrain(model, tiny_data, np.array([[0, 1], [-1, -1]]),
+                   RetrainProtocol(steps=0, seeds=[0], until=Convergence(tol=1e-4, max_steps=2000),
+                                   chunk_size=2),
+                   progress=False)
   assert (np.asarray(result.converged.grad_norm) < 1e-4).all()
   assert (np.asarray(result.converged.steps) < 2000).all()
 
@@ -83,8 +88,9 @@ def test_a_cosine_schedule_ends_at_a_fixed_point(tiny_data):
   from cfjax.models import make_mf
   from cfjax.train import train_original
   model = make_mf(12, 15, dim=2, learning_rate=0.05, schedule="cosine", decay_steps=30)
-  original = train_original(model, tiny_data, seed=0, steps=30)
-  again = retrain(model, tiny_data, np.array([[-1]]), seeds=[1], steps=20, protocol="warm",
-                  original=original, progress=False)
+  original = train_original(model, tiny_data, RetrainProtocol(steps=30, seeds=(0,)))
+  again = retrain(model, tiny_data, np.array([[-1]]),
+                  RetrainProtocol(steps=20, seeds=[1], kind="warm"), original=original,
+                  progress=False)
   for name in ("user_factors", "item_factors"):
     np.testing.assert_array_equal(again.outputs[name][0, 0], original.params[name])

@@ -212,7 +212,7 @@ def _worker(process_id: int, num_processes: int, port: int, workdir: pathlib.Pat
   from cfjax.evaluate.results import ResultsDir
   from cfjax.models import make_mf
   from cfjax.simulate import generate as sim
-  from cfjax.train import (TrainData, retrain, state_readout, train_original,
+  from cfjax.train import (RetrainProtocol, TrainData, retrain, state_readout, train_original,
                            train_original_exact)
   from tests.conftest import TINY_ITEMS, TINY_USERS, tiny_rows
 
@@ -225,19 +225,20 @@ def _worker(process_id: int, num_processes: int, port: int, workdir: pathlib.Pat
   def keep(prefix, tree):
     saved.update({f"{prefix}_{name}": np.asarray(leaf) for name, leaf in tree.items()})
 
-  keep("full", retrain(model, data, rows, seeds=[0, 1], steps=10, chunk_size=4,
+  keep("full", retrain(model, data, rows, RetrainProtocol(steps=10, seeds=[0, 1], chunk_size=4),
                        progress=False).outputs)
-  minibatch = retrain(model, data, rows, seeds=[0], steps=10, batch_size=30, chunk_size=8,
+  minibatch = retrain(model, data, rows,
+                      RetrainProtocol(steps=10, batch_size=30, seeds=[0], chunk_size=8),
                       control=True, progress=False)
   keep("minibatch", minibatch.outputs)
   keep("control", minibatch.control)
-  original = train_original_exact(model, data, seed=0, steps=5, chunk_size=4)
-  keep("warm", retrain(model, data, rows, seeds=[0], steps=5, protocol="warm",
-                       original=original, chunk_size=4, readout=state_readout,
-                       progress=False).outputs.params)
+  original = train_original_exact(model, data, RetrainProtocol(steps=5, seeds=(0,), chunk_size=4))
+  keep("warm", retrain(model, data, rows,
+                       RetrainProtocol(steps=5, seeds=[0], kind="warm", chunk_size=4),
+                       original=original, readout=state_readout, progress=False).outputs.params)
 
   train = Interactions(user, item, rating, TINY_USERS, TINY_ITEMS)
-  params = train_original(model, data, seed=0, steps=5).params
+  params = train_original(model, data, RetrainProtocol(steps=5, seeds=(0,))).params
   config = sim.SimulationConfig(subsets_per_user=2, top_n=4, steps=5, block_size=2, seed=1)
   computed = []
 

@@ -15,8 +15,8 @@ import pytest
 from cfjax.data import Interactions
 from cfjax.data.transforms import data_checksum
 from cfjax.models import Recommender
-from cfjax.train import (Convergence, deleted_weights, fit, init_state, retrain, seed_keys,
-                         to_train_data)
+from cfjax.train import (Convergence, RetrainProtocol, deleted_weights, fit, init_state, retrain,
+                         seed_keys, to_train_data)
 from cfjax.train.fit import step_key
 
 USERS, ITEMS, DIM = 4, 6, 3
@@ -88,8 +88,8 @@ def test_sampled_negatives_are_the_same_for_every_deletion_of_a_seed(batch_size)
   data = to_train_data(triples())
   model = key_recorder()
   deletions = np.asarray([[-1, -1], [0, 1], [5, 11]])
-  result = retrain(model, data, deletions, seeds=[0, 1], steps=6, batch_size=batch_size,
-                   progress=False)
+  result = retrain(model, data, deletions,
+                   RetrainProtocol(steps=6, batch_size=batch_size, seeds=[0, 1]), progress=False)
   p = np.asarray(result.outputs["p"])  # [M, S]
   # same draws (up to the rounding of sum w * l / sum w, which differs with the weights)
   np.testing.assert_allclose(p[1:], np.broadcast_to(p[0], p[1:].shape), rtol=1e-6)
@@ -122,5 +122,6 @@ def test_columns_are_checked_and_change_the_checksum():
 def test_sampling_models_refuse_training_to_convergence():
   model = key_recorder()
   with pytest.raises(ValueError, match="samples negatives"):
-    retrain(model, to_train_data(triples()), np.asarray([[-1]]), seeds=[0], steps=1,
-            until=Convergence(tol=1e-3, max_steps=5), progress=False)
+    retrain(model, to_train_data(triples()), np.asarray([[-1]]),
+            RetrainProtocol(steps=1, seeds=[0], until=Convergence(tol=1e-3, max_steps=5)),
+            progress=False)

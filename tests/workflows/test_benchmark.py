@@ -13,7 +13,7 @@ from cfjax.models import make_mf
 from cfjax.workflows import benchmark
 from cfjax.papers import lcer as lcer_pipeline
 from cfjax.pipeline import trained_original
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from experiments.configs.benchmark import get_config
 
 PLANTED = 0  # the item whose deletion flips every test user's top-1
@@ -42,13 +42,13 @@ def planted():
   data = planted_data()
   model = make_mf(data.num_users, data.num_items, dim=4, l2=0.02, learning_rate=0.05,
                   global_mean=float(data.rating.mean()))
-  spec = TrainSpec(steps=500)
+  spec = RetrainProtocol(steps=500)
   original, _ = trained_original(model, data, spec, exact_chunk=1)
   ctx = ExplainContext.from_original(model, data, original, spec)
   return ctx, top1_targets(ctx, np.arange(20, 28))
 
 
-def benchmark_rows(ctx, targets, names, **verify_options):
+def benchmark_rows(ctx, targets, names, **protocol_fields):
   records = []
   for name in names:
     records += [dataclasses.replace(r, extra={**r.extra, "budget": 1}) for r in
@@ -58,8 +58,9 @@ def benchmark_rows(ctx, targets, names, **verify_options):
   nothing = [dataclasses.replace(r, extra={"budget": "own"}) for r in
              run_explainer(get_explainer("none"), ctx, targets)]
   verified = verify(records + placebos + nothing, model=ctx.model, train=ctx.train,
-                    original=ctx.original, ks=(1,), chunk_size=1, progress=False,
-                    **verify_options)
+                    original=ctx.original,
+                    protocol=RetrainProtocol(chunk_size=1, **protocol_fields), ks=(1,),
+                    progress=False)
   return {r["method"]: r for r in lb.leaderboard_rows(verified, targets.users, [1])}
 
 
@@ -80,14 +81,15 @@ def test_deleting_nothing_is_never_valid_net_of_the_noise_floor():
   deletion of nothing is exactly the control: raw-valid as often, never net-valid."""
   data = make_synthetic(num_users=20, num_items=30, density=0.3, seed=2)
   model = make_mf(data.num_users, data.num_items, dim=4, global_mean=3.0)
-  spec = TrainSpec(steps=30)
+  spec = RetrainProtocol(steps=30)
   original, _ = trained_original(model, data, spec)
   ctx = ExplainContext.from_original(model, data, original, spec)
   targets = top1_targets(ctx, np.arange(20))
   records = [dataclasses.replace(r, extra={"budget": "own"}) for r in
              run_explainer(get_explainer("none"), ctx, targets)]
   verified = verify(records, model=ctx.model, train=ctx.train, original=ctx.original,
-                    seeds=(1,), steps=30, ks=(1,), chunk_size=1, progress=False)
+                    protocol=RetrainProtocol(steps=30, seeds=(1,), chunk_size=1), ks=(1,),
+                    progress=False)
   outcome = lb.outcomes(verified, targets.users, [1])[("none", "own")]
   assert outcome.raw[1].any(), "this setting should move some targets with nothing deleted"
   assert not outcome.net[1].any()

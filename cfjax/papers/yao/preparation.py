@@ -32,7 +32,7 @@ from cfjax.papers import published
 from cfjax.pipeline import data_info, engine_chunk_size, original_context, run_config
 from cfjax.simulate import SimulationConfig, plan_fingerprint, plan_simulation, simulate
 from cfjax.simulate.store import SimulationStore
-from cfjax.train import TrainSpec
+from cfjax.train import RetrainProtocol
 from cfjax.util import source_hash, timed
 
 logger = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Setup:
   test: Interactions
   model: Recommender
   settings: ModelSettings
-  spec: TrainSpec
+  spec: RetrainProtocol
   min_history: int
   train_users: np.ndarray
   test_users: np.ndarray
@@ -205,7 +205,7 @@ def setup(config, name: str, full: Interactions) -> Setup:
   seed = int(config.seed)
   train, test = cfdata.random_split(full, train_fraction=config.train_fraction, seed=seed)
   model = make_model(name, train, **settings.hparams)
-  spec = TrainSpec(steps=settings.steps, batch_size=settings.batch_size, seed=seed)
+  spec = RetrainProtocol(steps=settings.steps, batch_size=settings.batch_size, seeds=(seed,))
   min_history = min_history_of(config)
   train_count = config.train_users or published.YAO_TRAIN_USERS.get(dataset)
   if train_count is None:

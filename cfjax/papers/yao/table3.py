@@ -73,7 +73,7 @@ def explain_table3(p: Prepared) -> tuple[list[Explanation], dict]:
     verified = get_explainer("verified", ranker=c["verified_surrogate"],
                              ranker_options={"fit": p.fit}, e=size, budget=int(c["verify_budget"]),
                              per_round=int(c["verify_per_round"]), k=1,
-                             check_seed_offset=CHECK_SEED_OFFSET,
+                             seed_offset=CHECK_SEED_OFFSET,
                              max_candidates=int(c["candidates"]), search_seed=seed,
                              chunk_size=s.settings.chunk_size)
     with timed() as checking:
@@ -156,9 +156,8 @@ def table3_model(config, name: str, full: Interactions, model_dir: str | os.Path
   records, facts = explain_table3(p)
   with run.section("verify_s"):
     verified = verify(records, model=s.model, train=s.train, original=p.ctx.original,
-                      protocol="scratch", seeds=s.record["verify_seeds"], steps=s.spec.steps,
-                      batch_size=s.spec.batch_size, ks=KS, chunk_size=s.settings.chunk_size,
-                      progress=progress)
+                      protocol=s.spec.with_seeds(s.record["verify_seeds"]).with_chunk_size(
+                          s.settings.chunk_size), ks=KS, progress=progress)
   table = table3_of(s, p, facts, verified)
   markdown = table3_markdown(table, s.config["verify_budget"])
   if facts["influence_note"]:
