@@ -1,8 +1,18 @@
 """cfjax: counterfactual explanations for recommenders, with batched retraining in JAX.
 
 Layers, each importing only those before it (tests/test_layers.py checks it):
-  util, version, types, records -> data -> models -> rank -> train -> influence, simulate
-  -> explain -> evaluate -> pipeline -> papers -> workflows
+  util, version, types, records, registry -> data -> models -> rank -> train
+  -> influence, simulate -> explain -> evaluate -> pipeline -> papers -> workflows -> cli
+
+  util.py      atomic writes, JSON, stopwatch, argument checks, the code version's hash
+  version.py   the package version (one place)
+  types.py     array aliases and the axis glossary ([M, S, I], ...)
+  records.py   the Explanation / VerifiedRecord records and their JSONL
+  registry.py  `Registry`: the one by-name idiom of explainers, models and datasets
+  data/ models/ rank.py train/ influence/ simulate/ explain/ evaluate/   the library
+  pipeline.py  the `Run` skeleton every results-writing pipeline uses
+  papers/      one pipeline per paper table; workflows/: the other pipelines
+  cli.py       `cfjax explain` (also `python -m cfjax`, __main__.py)
 """
 
 from cfjax import data, evaluate, explain, influence, models, rank, simulate, train

@@ -1,4 +1,18 @@
-"""Datasets for cfjax: loaders by name, synthetic data and pure transforms."""
+"""Datasets for cfjax: loaders by name, your own tables, synthetic data and pure transforms.
+
+  interactions.py  `Interactions`: (user, item, rating[, timestamp]) rows on the host
+  loaders.py       `load(name)`, the dataset registry `DATASETS`, checksummed files
+  frames.py        your own data: a pandas frame or a CSV / TSV / Parquet file, raw ids kept
+  raw_ids.py       records in the data's own ids: raw user / item ids and titles
+  parsing.py       fast, validating readers for delimited text files
+  paths.py         where datasets live (CFJAX_DATA_DIR), fetching with a SHA-256 check
+  errors.py        `DatasetError`, the loaders' one-line error
+  transforms.py    splits, filters, binarisation, user sampling and a content checksum
+  synthetic.py     seeded synthetic ratings with a planted low-rank structure
+  rcf.py           ACCENT's RCF triples and item side data
+  accent_ids.py    the MovieLens ids behind ACCENT's re-indexed file
+  vae_split.py     the Mult-VAE split (Liang et al. 2018; LCER section 4.1)
+"""
 
 from cfjax.data.errors import DatasetError
 from cfjax.data.interactions import Interactions, padded_histories

@@ -3,9 +3,15 @@
   verify.py         verify(): retrain without each explanation and rank (Yao et al. eq. 2,
                     ACCENT's replacement test); summarize()
   cf_table.py       the ACCENT-style table for any explainer (CF %, size, placebo, noise floor)
+  leaderboard.py    the benchmark's verdicts: validity beside placebo, noise floor, interval
+  lds.py            attribution quality by the linear datamodeling score (TRAK)
   lcer_metrics.py   LCER's Val, Len, PS, PN, F_NS on amortised models
+  minimality.py     how close explanations come to the exact minimal sets (`exhaustive`)
   significance.py   McNemar, one-sided paired t-test, Wilson intervals (scipy)
-  metrics.py        the recommender's own accuracy
+  metrics.py        the recommender's own accuracy (RMSE)
+  topn.py           top-N accuracy: Recall@K and NDCG@K over a per-user hold-out
+  describe.py       explanations and verdicts in words (raw ids, titles, ratings)
+  figures.py        validity@K figures with placebo and noise-floor bands (matplotlib)
   results.py        the one results writer every pipeline uses
 """
 

@@ -9,7 +9,8 @@ One file per method, each registering itself by name (see `base.py` for the prot
   pure_fia, fia         fia.py           ACCENT's FIA baselines (Tran et al., sec. 3.3.2)
   accent                accent.py        ACCENT (Tran et al., Algorithm 1)
   lasso_reg, mlp_reg, logreg_clf, mlp_clf, lasso_rank, lasso_cross, deepsets_reg,
-  coupled_reg           search.py        Yao et al.'s surrogates (surrogate.py) and eq. 9
+  coupled_reg           search.py        Yao et al.'s surrogates (surrogate.py, their model
+                                         families in surrogate_models.py) and eq. 9
   verified              verified.py      a surrogate's candidates checked by retraining
   lcer                  lcer.py          LCER (Wen et al., Algorithm 1), amortised models
   kaffes                kaffes.py        KaffesCE (a reconstruction), amortised models

@@ -2,6 +2,12 @@
 
 Exact Hessian-vector products, parameter subsets, inverse-HVP solvers (CG, LiSSA, explicit)
 and the first-order change of a predicted score when a training row is removed.
+
+  hvp.py        exact Hessian-vector products (H v, Koh & Liang sec. 3)
+  inverse.py    inverse HVPs: solve (H + damping I) x = b (CG, MINRES, LiSSA, explicit)
+  subset.py     parameter subsets: a few embedding rows instead of the whole model
+  influence.py  the influence of training rows on one predicted score (Yao et al. eq. 10)
+  batched.py    the same for many (user, target) pairs in one compiled call
 """
 
 from cfjax.influence.batched import (full_influences, make_full_influence_fn,

@@ -2,8 +2,18 @@
 the hooks explainers use (`base.HOOKS`). Bring your own with `Recommender(...)` or
 `from_linen(module, ...)`.
 
-The registry `MODELS` (`cfjax.models.registry`) holds each model's factory, its default
-training recipe and tiny test settings; Mult-VAE is there as an amortised entry."""
+  base.py       `Recommender`, its hooks, `MissingHookError`, `from_linen`, `weighted_loss`
+  registry.py   `MODELS`: each model's factory, default training recipe and tiny settings;
+                `make_model`, `available_models` (Mult-VAE as an amortised entry)
+  domains.py    the domain of every hyperparameter, checked before a model is built
+  mf.py         biased matrix factorisation (rating regression)
+  ncf.py        ACCENT's NeuMF (GMF + MLP)
+  rcf.py        RCF, relational collaborative filtering (ACCENT's second model)
+  multvae.py    Mult-VAE (Liang et al. 2018) and its fold-in view for explainers
+  bpr.py        BPR-MF (pairwise ranking on implicit feedback)
+  lightgcn.py   LightGCN (a graph whose edges are the training rows)
+  ease.py       EASE (closed form; exact counterfactuals by a Woodbury update)
+"""
 
 from cfjax.models.base import (HOOKS, MissingHookError, Recommender, from_linen, l2_penalty,
                                linen_functions, weighted_loss, zero_penalty)

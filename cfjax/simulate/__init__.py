@@ -1,4 +1,10 @@
-"""Simulating counterfactual outcomes (Yao et al., Algorithm 2) and their resumable store."""
+"""Simulating counterfactual outcomes (Yao et al., Algorithm 2) and their resumable store.
+
+  sampling.py   deterministic deletion subsets of a user's history (Algorithm 2, line 6)
+  targets.py    the four definitions of the change Delta y on a target (eqs. 3, 4, 11, 12)
+  generate.py   the simulation itself, on the batched engine, in resumable blocks
+  store.py      an append-only, interruption-safe store of simulated outcomes
+"""
 
 from cfjax.simulate.sampling import deletion_size, sample_subsets, user_subsets
 from cfjax.simulate.generate import (SimulationConfig, SimulationData, SimulationPlan,

@@ -1,5 +1,14 @@
 """Training: `fit` trains one model; `retrain` batches counterfactual retrains (over several
-processes too: `cfjax.train.distributed`); a `RetrainProtocol` says how, for both."""
+processes too); a `RetrainProtocol` says how, for both.
+
+  protocol.py        `RetrainProtocol` (kind, steps, batch, seeds, stopping rule, chunking)
+                     and `models_per_call`, the one chunk-size rule
+  fit.py             `fit`: ONE model, scratch or warm, steps or to convergence; `TrainState`
+  batched.py         `retrain` (the only vmap site), readouts, `train_original(_exact)`
+  counterfactual.py  `retrain_user_scores`: the retraining core of verification
+  distributed.py     many processes retraining one plan with `jax.distributed`
+  health.py          a diverged original stops a run instead of becoming a table
+"""
 
 from cfjax.train import distributed
 from cfjax.train.batched import (RetrainResult, default_vector_width, params_readout, retrain,
