@@ -17,6 +17,7 @@ from cfjax.data.errors import DatasetError
 from cfjax.data.frames import is_table_path, read_table
 from cfjax.data.interactions import DuplicateRowsError, Interactions
 from cfjax.data.rcf import RCF_SHA256, read_accent_rcf
+from cfjax.data.social import EPINIONS_SHA256, TRUST_FILE, SocialInteractions, read_trust
 from cfjax.data.parsing import FLOAT, INT, STR, read_delimited, read_id_title, read_lines
 from cfjax.data.synthetic import make_synthetic
 from cfjax.registry import Registry
@@ -28,6 +29,9 @@ ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
 AMAZON_URL = ("https://raw.githubusercontent.com/PreferredAI/static-data/"
               "47a1737149dffcf3c2514bf9efa25a7afb9bcf42/cornac/datasets/amazon_digital_music/"
               "rating.zip")
+EPINIONS_URL = "http://www.trustlet.org/downloaded_epinions.html"
+EPINIONS_MIRROR = ("github.com/sajmon170/trust-based-recommendation-systems (commit 62681f0), "
+                   "datasets/epinions.zip")
 
 ML100K_SHA256 = {
     "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
@@ -107,19 +111,20 @@ def check_rows(path: pathlib.Path, user_raw: np.ndarray, item_raw: np.ndarray,
 def _interactions(name: str, path: pathlib.Path, user_raw: np.ndarray, item_raw: np.ndarray,
                   rating: np.ndarray, timestamp: np.ndarray | None = None,
                   titles: Callable[[np.ndarray], tuple[str, ...] | None] | None = None, *,
-                  first_line: int = 1) -> Interactions:
-  """Builds an `Interactions` with users/items re-indexed densely by sorted raw id, rows kept,
-  after `check_rows`."""
+                  first_line: int = 1, record: type = Interactions,
+                  **fields) -> Interactions:
+  """Builds an `Interactions` (or the subclass `record`, given its extra `fields`) with
+  users/items re-indexed densely by sorted raw id, rows kept, after `check_rows`."""
   check_rows(path, user_raw, item_raw, rating, first_line=first_line)
   user_ids, user = _dense(user_raw)
   item_ids, item = _dense(item_raw)
   try:
-    return Interactions(
+    return record(
         user=user, item=item, rating=np.asarray(rating, dtype=np.float32),
         num_users=len(user_ids), num_items=len(item_ids),
         timestamp=None if timestamp is None else np.asarray(timestamp, dtype=np.int64),
         user_ids=user_ids, item_ids=item_ids,
-        item_titles=None if titles is None else titles(item_ids), name=name)
+        item_titles=None if titles is None else titles(item_ids), name=name, **fields)
   except DuplicateRowsError as error:
     first, second = error.rows
     raise DatasetError(f"{path}: lines {first + first_line} and {second + first_line} both "
@@ -204,6 +209,16 @@ def _read_amazon(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
                        cols["item"], cols["rating"], cols["timestamp"])
 
 
+def _read_epinions(folder: pathlib.Path, root: pathlib.Path) -> SocialInteractions:
+  """Epinions ratings with their trust network (`cfjax.data.social`)."""
+  del root
+  cols = read_delimited(folder / "ratings_data.txt", sep=" ",
+                        columns=(("user", INT), ("item", INT), ("rating", FLOAT)))
+  return _interactions("epinions", folder / "ratings_data.txt", cols["user"], cols["item"],
+                       cols["rating"], record=SocialInteractions,
+                       trust_raw=read_trust(folder / TRUST_FILE))
+
+
 def _read_netflix(folder: pathlib.Path, root: pathlib.Path) -> Interactions:
   del root
   cols = read_delimited(folder / "data_small.csv", sep=",",
@@ -240,6 +255,12 @@ for _spec in (
         read=_read_amazon, aliases=("amazon",), url=AMAZON_URL,
         zip_members={"rating.txt": "amazon_digital_music/rating.txt"},
         how_to_get=f"download {AMAZON_URL} and unzip its rating.txt into {{folder}}"),
+    DatasetSpec(
+        name="epinions", folder="epinions", files=EPINIONS_SHA256, read=_read_epinions,
+        aliases=("trustlet-epinions",), url=None,
+        how_to_get=("download ratings_data.txt.bz2 and trust_data.txt.bz2 from "
+                    f"{EPINIONS_URL} (or take epinions/ratings_data.txt and trust_data.txt "
+                    f"out of {EPINIONS_MIRROR}), unpack them into {{folder}}")),
     DatasetSpec(
         name="netflix-small", folder="netflix", files={"data_small.csv": None},
         read=_read_netflix, aliases=("netflix",), url=None,

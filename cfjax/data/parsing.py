@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import pathlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -20,13 +21,19 @@ STR = "str"
 
 
 def _scan_structure(path: pathlib.Path, sep: str, names: tuple[str, ...], encoding: str,
-                    first_line: int) -> DatasetError:
+                    first_line: int, skip_initial_space: bool = False) -> DatasetError:
   """Walks the file line by line and describes its first structural problem."""
   with open(path, encoding=encoding, newline="") as f:
     for lineno, line in enumerate(f, start=1):
       if lineno < first_line:
         continue
-      fields = line.rstrip("\r\n").split(sep)
+      line = line.rstrip("\r\n")
+      if skip_initial_space and sep == " ":  # as pandas: a run of spaces is one separator
+        fields = re.split(" +", line.lstrip(" "))
+      elif skip_initial_space:  # as pandas: spaces opening the line or a field are dropped
+        fields = [field.lstrip(" ") for field in line.lstrip(" ").split(sep)]
+      else:
+        fields = line.split(sep)
       if len(fields) != len(names):
         return DatasetError(f"{path}: line {lineno}: expected {len(names)} {sep!r}-separated "
                             f"fields ({', '.join(names)}), found {len(fields)}")
@@ -56,9 +63,37 @@ def _convert(values: np.ndarray, kind: str, name: str, path: pathlib.Path,
   return numbers
 
 
+def _read_numeric(path: pathlib.Path, sep: str, columns: tuple[tuple[str, str], ...],
+                  encoding: str, first_line: int,
+                  skip_initial_space: bool) -> dict[str, np.ndarray] | None:
+  """The typed fast path for files of numbers only (30x faster than reading strings): the
+  columns exactly as the checking path converts them, or None when any value needs that path
+  (a malformed row, an empty field, a non-integer id, an id of 2^53 or more, a non-finite
+  rating), which then names the problem."""
+  dtypes = {name: np.int64 if kind == INT else np.float64 for name, kind in columns}
+  try:
+    frame = pd.read_csv(path, sep=sep, header=None, dtype=dict(enumerate(dtypes.values())),
+                        na_filter=False, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
+                        encoding=encoding, skiprows=first_line - 1, engine="c",
+                        skipinitialspace=skip_initial_space, float_precision="round_trip")
+  except (ValueError, OverflowError):  # parser, empty-data and decode errors are ValueErrors
+    return None
+  if len(frame) == 0 or frame.shape[1] != len(columns):
+    return None
+  frame.columns = list(dtypes)
+  out = {}
+  for name, kind in columns:
+    values = frame[name].to_numpy()
+    bad = np.abs(values) >= 2.0 ** 53 if kind == INT else ~np.isfinite(values)
+    if values.dtype != dtypes[name] or bad.any():
+      return None
+    out[name] = values
+  return out
+
+
 def read_delimited(path: pathlib.Path, *, sep: str, columns: tuple[tuple[str, str], ...],
-                   header: tuple[str, ...] | None = None,
-                   encoding: str = "utf-8") -> dict[str, np.ndarray]:
+                   header: tuple[str, ...] | None = None, encoding: str = "utf-8",
+                   skip_initial_space: bool = False) -> dict[str, np.ndarray]:
   """Reads a delimited text file whose every line has exactly `len(columns)` fields.
 
   Args:
@@ -67,6 +102,8 @@ def read_delimited(path: pathlib.Path, *, sep: str, columns: tuple[tuple[str, st
     columns: (name, kind) per field, kind one of "int" (int64), "float" (float64), "str".
     header: expected header fields of line 1, or None when the file has no header.
     encoding: text encoding.
+    skip_initial_space: drop spaces that open a line or follow a separator (trustlet's
+      Epinions trust file starts every line with a space).
 
   Returns:
     Column name -> numpy array, rows in file order.
@@ -84,25 +121,35 @@ def read_delimited(path: pathlib.Path, *, sep: str, columns: tuple[tuple[str, st
       raise DatasetError(f"{path}: line 1: expected header {sep.join(header)!r}, "
                          f"found {sep.join(got)!r}")
     first_line = 2
+  if all(kind in (INT, FLOAT) for _, kind in columns):
+    fast = _read_numeric(path, sep, columns, encoding, first_line, skip_initial_space)
+    if fast is not None:
+      return fast
   try:
-    frame = pd.read_csv(path, sep=sep, header=None, names=list(names), dtype=str, na_filter=False,
+    # No names: pandas would silently take a surplus first field of every line as the index.
+    frame = pd.read_csv(path, sep=sep, header=None, dtype=str, na_filter=False,
                         skip_blank_lines=False, quoting=csv.QUOTE_NONE, encoding=encoding,
-                        skiprows=first_line - 1, engine="c")
+                        skiprows=first_line - 1, engine="c",
+                        skipinitialspace=skip_initial_space)
   except pd.errors.EmptyDataError:
     raise DatasetError(f"{path}: file has no data rows") from None
   except pd.errors.ParserError:
-    raise _scan_structure(path, sep, names, encoding, first_line) from None
+    raise _scan_structure(path, sep, names, encoding, first_line,
+                          skip_initial_space) from None
   except UnicodeDecodeError as e:
     raise DatasetError(f"{path}: not valid {encoding} text ({e.reason} at byte {e.start})") \
         from None
   if len(frame) == 0:
     raise DatasetError(f"{path}: file has no data rows")
+  if frame.shape[1] != len(names):
+    raise _scan_structure(path, sep, names, encoding, first_line, skip_initial_space)
+  frame.columns = list(names)
   raw = {name: frame[name].to_numpy(dtype=object) for name in names}
   empty = np.zeros(len(frame), dtype=bool)
   for name in names:
     empty |= frame[name].str.strip().to_numpy() == ""
   if empty.any():
-    raise _scan_structure(path, sep, names, encoding, first_line)
+    raise _scan_structure(path, sep, names, encoding, first_line, skip_initial_space)
   return {name: _convert(raw[name], kind, name, path, first_line) for name, kind in columns}
 
 
