@@ -10,6 +10,7 @@
   transforms.py    splits, filters, binarisation, user sampling and a content checksum
   synthetic.py     seeded synthetic ratings with a planted low-rank structure
   rcf.py           ACCENT's RCF triples and item side data
+  social.py        Epinions' trust network beside its ratings (`SocialInteractions`)
   accent_ids.py    the MovieLens ids behind ACCENT's re-indexed file
   vae_split.py     the Mult-VAE split (Liang et al. 2018; LCER section 4.1)
 """
