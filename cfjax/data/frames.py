@@ -110,7 +110,8 @@ def from_pandas(frame, *, user: str, item: str, rating: str | None = None,
 
   Args:
     frame: the DataFrame.
-    user, item: the columns of the raw user and item ids (any hashable values).
+    user: the column of the raw user ids (any hashable values).
+    item: the column of the raw item ids (any hashable values).
     rating: the rating column, or None for implicit feedback (every rating 1.0).
     timestamp: an optional column of Unix seconds (numbers) or datetimes.
     title: an optional column of item titles (the first title seen for each item is kept).
@@ -173,7 +174,12 @@ def read_table(path: str | os.PathLike, *, user: str, item: str, rating: str | N
 
   Args:
     path: the file (.csv, .tsv, .parquet; .csv.gz / .tsv.gz too).
-    user, item, rating, timestamp, title, columns: as in `from_pandas`.
+    user: as in `from_pandas`.
+    item: as in `from_pandas`.
+    rating: as in `from_pandas`.
+    timestamp: as in `from_pandas`.
+    title: as in `from_pandas`.
+    columns: as in `from_pandas`.
     sep: the field separator (default "," for .csv, tab for .tsv).
     name: the dataset name (default: the file name without its suffixes).
 

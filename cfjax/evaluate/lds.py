@@ -103,7 +103,7 @@ def draw_subsets(train: Interactions, targets, *, count: int, fraction: float,
     seed: a non-negative int.
 
   Returns:
-    [T][R] tuples of item ids, each sorted.
+    `[T][R]` tuples of item ids, each sorted.
 
   Raises:
     ValueError: on bad arguments, a user with fewer than 2 training items, or a history
@@ -251,7 +251,7 @@ def actual_effects(ctx: ExplainContext, targets, subsets: Subsets, *,
   Args:
     ctx: the context (model, params, training data; `original` for warm).
     targets: `Targets` (or (user, item) pairs), T of them, unseen by their users.
-    subsets: [T][R] deleted item ids per target (`draw_subsets`).
+    subsets: `[T][R]` deleted item ids per target (`draw_subsets`).
     protocol: "scratch" or "warm" (continue from `ctx.original`).
     steps: optimizer steps per retrain (required for retraining).
     seeds: retraining seeds (the original's seed for the paired protocol).
@@ -316,7 +316,7 @@ def predicted_effects(attributions: Sequence[dict], subsets: Subsets) -> np.ndar
 
   Args:
     attributions: [T] {item: predicted margin decrease} (an explainer's `attributions`).
-    subsets: [T][R] deleted item ids.
+    subsets: `[T][R]` deleted item ids.
   """
   if len(attributions) != len(subsets):
     raise ValueError(f"{len(attributions)} attribution dicts for {len(subsets)} subset lists; "
@@ -366,7 +366,7 @@ def lds_summary(scores) -> dict:
 
   Returns:
     {"mean": float (NaN without finite targets), "ci95": [low, high], "targets": the number
-     of finite targets averaged, "excluded": the number of NaN targets}.
+      of finite targets averaged, "excluded": the number of NaN targets}.
   """
   scores = np.asarray(scores, np.float64).ravel()
   finite = scores[np.isfinite(scores)]

@@ -216,9 +216,9 @@ def summarize(verified: Sequence[VerifiedRecord], ks: Sequence[int] = (1, 3, 5, 
 
   Returns:
     {"count", "users", "validity": {K: share of records whose item left the top-K},
-     "validity_ci": {K: [low, high] Wilson 95% interval of that share},
-     "cf_percentage": share of replacement records whose replacement overtook the item (None
-     without replacement records), "replacement_count", "mean_original_rank", "mean_new_rank"}.
+      "validity_ci": {K: [low, high] Wilson 95% interval of that share},
+      "cf_percentage": share of replacement records whose replacement overtook the item (None
+      without replacement records), "replacement_count", "mean_original_rank", "mean_new_rank"}.
 
   Raises:
     ValueError: if a record lacks one of the ks.

@@ -65,7 +65,8 @@ def fia_influences(model: Recommender, params: Params, train, users: np.ndarray,
   One jitted, vmapped computation over all B * K (user, target) pairs.
 
   Args:
-    model, params: the trained recommender (with the `related_rows` hook).
+    model: the trained recommender (with the `related_rows` hook).
+    params: its trained parameters.
     train: its training interactions.
     users: int[B].
     history_rows: int32[B, R] each user's padded training rows (`padded_histories`).

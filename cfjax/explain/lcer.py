@@ -271,7 +271,11 @@ def explain_in_chunks(explain: Callable, params: Params, hist, mask, items, marg
   Args:
     explain: from `make_lcer`.
     params: recommender params.
-    hist, mask, items, margins, keys: as `explain`, with P pairs.
+    hist: as `explain`, with P pairs.
+    mask: as `explain`, with P pairs.
+    items: as `explain`, with P pairs.
+    margins: as `explain`, with P pairs.
+    keys: as `explain`, with P pairs.
     chunk_size: pairs per call (None: all at once).
 
   Returns:
@@ -312,7 +316,7 @@ def top_k_pairs(score_fn: ScoreFn, params: Params, x_f, k: int) -> dict:
 
   Returns:
     {"rows": int[U*K] row of x_f, "items": int[U*K], "positions": int[U*K] 1-based,
-     "margins": float[U*K] g_{K+1}(x_u^f) of the row, "top": int[U, K+1]} (numpy).
+      "margins": float[U*K] g_{K+1}(x_u^f) of the row, "top": int[U, K+1]} (numpy).
   """
   x_f = jnp.asarray(x_f, jnp.float32)
   scores = score_fn(params, x_f)

@@ -164,7 +164,8 @@ def metagradients(model: Recommender, traj: Trajectory, users, items, competitor
   Args:
     model: the recommender the trajectory was run with.
     traj: `trajectory(...)`.
-    users, items: int[B] the targets.
+    users: int[B] the targets' users.
+    items: int[B] the targets' items.
     competitors: int[B] the item whose score is subtracted, or -1 for the score alone.
     target_chunk: targets per vmapped pullback.
 

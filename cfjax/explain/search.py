@@ -87,7 +87,8 @@ def score_in_chunks(surrogate: sg.Surrogate, features: sg.SurrogateFeatures, tar
   fixed-size chunks of `chunk_rows` rows (the last padded to a bucket: few compiles).
 
   Args:
-    surrogate, features: the fitted surrogate and its features.
+    surrogate: the fitted surrogate.
+    features: its features.
     targets: the B targets (u, i).
     deleted: int64[C, e] the deleted items of each row.
     owner: int[C] the target (index into `targets`) of each row.

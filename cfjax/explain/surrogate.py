@@ -416,7 +416,9 @@ def simulate_for(ctx, *, users: int, subsets: int, size: int, heldout_fraction: 
 
   Args:
     ctx: an `ExplainContext` with a `spec`.
-    users, subsets, size: the simulation's scale (the paper: 200 x 1000 x 3).
+    users: simulated users (the paper: 200).
+    subsets: deletion subsets per user (the paper: 1000).
+    size: items per subset (the paper: 3).
     heldout_fraction: share of the simulated users held out from the fit.
     seed: seed of the user sample, the subsets and the split.
     top_n: N, the user's top items whose change is recorded.

@@ -103,7 +103,8 @@ def lasso_cv(x: np.ndarray, y: np.ndarray, folds: np.ndarray, *, num_alphas: int
   Args:
     x: float[n, P] standardised features; y: float[n] targets.
     folds: int[n] fold id of each row in [0, F).
-    num_alphas, alpha_ratio: the grid; alpha_max makes every weight zero.
+    num_alphas: points of the alpha grid (alpha_max makes every weight zero).
+    alpha_ratio: the grid's smallest alpha as a share of alpha_max.
     iters: FISTA iterations per fit.
 
   Returns:

@@ -95,8 +95,15 @@ class Recommender:
       (`TrainData.extra`), e.g. ("negative",) for (user, positive, negative) triples.
     samples_negatives: whether `row_losses` takes `key=` (a PRNG key per step, the same for
       every model of a batch) to sample what it needs, e.g. BPR's negatives.
-    item_embeddings, user_embeddings, related_rows, score_rows, history_item_score,
-      attention_weights: the optional hooks of the module docstring (None: not provided).
+    item_embeddings: params -> [I, D] (an optional hook, as every field down to
+      attention_weights; the module docstring lists them and the explainers that read them;
+      None: not provided).
+    user_embeddings: params -> [U, D].
+    related_rows: (user, item) -> the parameter entries of f(user, item) (FIA's hook).
+    score_rows: (params, x [B, I]) -> [B, I] scores of arbitrary input rows.
+    history_item_score: (params, hist [N], values [N], item) -> the score of `item` for the
+      input row with x[hist] = values.
+    attention_weights: (params, user, item, rows [R]) -> [R] attention weights.
     attach_weights: (params, weights float32[N]) -> params, for a model whose forward pass
       reads the weights of ALL its training rows (a graph model's edges, EASE's Gram matrix,
       RCF's attended history):
@@ -237,7 +244,9 @@ def weighted_loss(model: Recommender, params: Params, users: Array, items: Array
   Args:
     model: the recommender.
     params: its parameters.
-    users, items, ratings: [B] rows of the batch.
+    users: [B] the users of the batch's rows.
+    items: [B] their items.
+    ratings: [B] their ratings.
     weights: [B] per-row multipliers (0 deletes a row).
     extra: the batch's extra columns ([B] each) named by `model.row_columns`.
     key: the step's key, for a model that samples negatives (`model.samples_negatives`).
@@ -289,12 +298,14 @@ def from_linen(module: Any, *, name: str, num_users: int, num_items: int,
 
   Args:
     module: the Linen module.
-    name, num_users, num_items: as in `Recommender`.
+    name: the model's name (as in `Recommender`).
+    num_users: U (as in `Recommender`).
+    num_items: I (as in `Recommender`).
     row_loss: (prediction [B], rating [B]) -> loss [B]; default (rating - prediction)^2.
     penalty: params -> scalar regulariser (default none).
     optimizer: default Adam 1e-2.
     hparams: the hyperparameters, for config files.
-    **hooks: any of `HOOKS` (e.g. item_embeddings=lambda p: p["item"]["embedding"]).
+    **hooks: any of `HOOKS` (e.g. `item_embeddings=lambda p: p["item"]["embedding"]`).
 
   Returns:
     The `Recommender`.

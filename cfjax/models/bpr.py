@@ -43,7 +43,8 @@ def make_bpr(num_users: int, num_items: int, *, dim: int = 64, l2: float = 1e-4,
     l2: lambda of the per-triple L2 term (on p_u, q_i, q_j, b_i, b_j).
     learning_rate: Adam step size.
     init_std: standard deviation of the normal init of the factors.
-    schedule, decay_steps: "constant" Adam, or "cosine" decaying to 0 over decay_steps.
+    schedule: "constant" Adam, or "cosine" decaying to 0 over decay_steps.
+    decay_steps: steps of the cosine decay.
 
   Returns:
     A `Recommender` with `samples_negatives=True` and the hooks item_embeddings,

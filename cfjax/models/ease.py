@@ -68,7 +68,8 @@ def woodbury_user_scores(precision: Array, x: Array, del_users: Array, del_items
   Args:
     precision: P [I, I] of the full data.
     x: X [U, I] of the full data.
-    del_users, del_items: int32[R] the deleted rows' ids (any, where del_values is 0).
+    del_users: int32[R] the deleted rows' user ids (any, where del_values is 0).
+    del_items: int32[R] the deleted rows' item ids (any, where del_values is 0).
     del_values: float32[R] the deleted entries' values v_n (0 for padding).
     user: the user whose scores to return.
 
@@ -99,7 +100,8 @@ def make_ease(num_users: int, num_items: int, users, items, ratings=None, *,
   Args:
     num_users: U.
     num_items: I.
-    users, items: int[N] the training rows, in the engine's row order.
+    users: int[N] the training rows' users, in the engine's row order.
+    items: int[N] the training rows' items.
     ratings: float[N] their ratings (used only with use_ratings).
     l2: lambda of the ridge term (Steck: 500 on ML-20M; smaller data want less).
     use_ratings: X holds the ratings instead of 1 (default: binary, as Steck).

@@ -52,7 +52,8 @@ def propagate(user_embedding: Array, item_embedding: Array, users: Array, items:
   Args:
     user_embedding: [U, D] layer-0 user embeddings.
     item_embedding: [I, D] layer-0 item embeddings.
-    users, items: int32[N] the edges (training rows).
+    users: int32[N] the edges' users (training rows).
+    items: int32[N] the edges' items.
     edge_weight: float32[N] a_ui of each edge (0: no edge); degrees are sums of weights.
     num_layers: K.
 
@@ -81,13 +82,15 @@ def make_lightgcn(num_users: int, num_items: int, users, items, *, dim: int = 64
   Args:
     num_users: U.
     num_items: I.
-    users, items: int[N] the training rows (the graph's edges), in the engine's row order.
+    users: int[N] the training rows' users (the graph's edges), in the engine's row order.
+    items: int[N] the training rows' items.
     dim: embedding dimension D (64 in He et al.).
     num_layers: propagation layers K (3 in He et al.).
     l2: lambda of the per-row L2 term on the triple's layer-0 embeddings.
     learning_rate: Adam step size.
     init_std: standard deviation of the normal init (He et al.: Xavier; 0.1 here).
-    schedule, decay_steps: "constant" Adam, or "cosine" decaying to 0 over decay_steps.
+    schedule: "constant" Adam, or "cosine" decaying to 0 over decay_steps.
+    decay_steps: steps of the cosine decay.
 
   Returns:
     A `Recommender` with samples_negatives, attach_weights (the row weights are the edge

@@ -66,8 +66,9 @@ def make_mf(num_users: int, num_items: int, *, dim: int = 16, l2: float = 0.15,
     learning_rate: Adam step size.
     init_std: standard deviation of the normal init of the factors.
     global_mean: initial value of the global bias mu (use the training mean rating).
-    schedule, decay_steps: "constant" Adam, or "cosine": the step size decays to 0 over
+    schedule: "constant" Adam, or "cosine": the step size decays to 0 over
       decay_steps (a fixed point, `adam_with_schedule`).
+    decay_steps: steps of the cosine decay.
 
   Returns:
     A `Recommender`.

@@ -67,8 +67,9 @@ def make_ncf(num_users: int, num_items: int, *, dim: int = 16,
     mlp_layers: widths of the MLP tower after the 2*dim input (16, 8 in ACCENT).
     weight_decay: coefficient of 1/2 ||w||^2 over all weights (1e-3 in ACCENT).
     learning_rate: Adam step size (1e-3 in ACCENT).
-    schedule, decay_steps: "constant" Adam (ACCENT), or "cosine" decaying to 0 over
+    schedule: "constant" Adam (ACCENT), or "cosine" decaying to 0 over
       decay_steps (`adam_with_schedule`).
+    decay_steps: steps of the cosine decay.
 
   Returns:
     A `Recommender`.

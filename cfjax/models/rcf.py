@@ -83,8 +83,10 @@ def build_tables(user: np.ndarray, item: np.ndarray, num_users: int, num_items: 
   """The fixed arrays of `RcfTables` from the training rows and the item side data.
 
   Args:
-    user, item: int[N] the training rows (a triple's positive item).
-    num_users, num_items: U, I.
+    user: int[N] the training rows' users.
+    item: int[N] the training rows' items (a triple's positive item).
+    num_users: U.
+    num_items: I.
     attributes: {type: I int arrays of value ids} (`RelationalInteractions.attributes`).
     num_values: {type: V_t}.
     relations: int[Q, 5] or None (no relational loss).
@@ -200,14 +202,15 @@ def value_attention(params, tables: RcfTables, user, item, alpha, proj=None):
   Args:
     params: RCF's parameters.
     tables: its fixed arrays.
-    user, item: scalars.
+    user: a scalar user id.
+    item: a scalar item id.
     alpha: the softmax smoothing exponent.
     proj: `projections(params)` (computed here if None).
 
   Returns:
     (weights float32[4, L]: each type's attention of each history position, summed over the
-     position's entries; the type attention float32[4]), so that
-     m_ui = e_u + sum_t a_t sum_l weights[t, l] e_{j_l}.
+      position's entries; the type attention float32[4]), so that
+      m_ui = e_u + sum_t a_t sum_l weights[t, l] e_{j_l}.
   """
   proj = projections(params) if proj is None else proj
   kept = jnp.concatenate([jax.lax.stop_gradient(params["kept"]), jnp.zeros((1,))])
@@ -277,7 +280,8 @@ def make_rcf(tables: RcfTables, num_users: int, num_items: int, *, hidden: int =
 
   Args:
     tables: the fixed arrays (`build_tables`).
-    num_users, num_items: U, I.
+    num_users: U.
+    num_items: I.
     hidden: embedding size (64 in ACCENT).
     attention: attention size (32).
     layers: widths of the prediction MLP's hidden layers ((64,)).

@@ -44,6 +44,9 @@ CONTROLS = ("random", "none")
 # slow ones (many candidate sets retrained per target, or differentiation through the whole
 # training run); run those by naming them or with methods=("all",).
 DEFAULT_COSTS = ("fast",)
+# The version of the report's layout (docs/schema.md): raised when a field changes meaning or
+# goes away, not when one is added.
+REPORT_SCHEMA_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +189,13 @@ def verified_outcomes(request: Request, ctx, checked: list[Explanation], seeds: 
   return outcomes
 
 
+def _left_counts(outcomes: list[dict]) -> dict:
+  """Under how many seeds the target left the top-K: "seeds_left_top_k", and "held", its
+  deprecated name (it reads backwards for the noise floor, where leaving is instability)."""
+  count = sum(o["left_top_k"] for o in outcomes)
+  return {"seeds_left_top_k": count, "held": count}
+
+
 def user_report(request: Request, data: Interactions, user: int, top_items: np.ndarray,
                 top_scores: np.ndarray, records: list[Explanation],
                 placebos: list[Explanation], outcomes: dict, seconds: dict) -> dict:
@@ -206,17 +216,16 @@ def user_report(request: Request, data: Interactions, user: int, top_items: np.n
       mine = outcomes[(record.method, user)]
       theirs = outcomes.get((placebo[0].method, user), []) if placebo else []
       entry["verification"] = mine
-      entry["held"] = sum(o["left_top_k"] for o in mine)
+      entry.update(_left_counts(mine))
       entry["placebo"] = {"deleted": [_item(data, user, i) for i in placebo[0].deleted_items],
-                          "verification": theirs,
-                          "held": sum(o["left_top_k"] for o in theirs)}
+                          "verification": theirs, **_left_counts(theirs)}
     entries.append(entry)
   return {"user": util.jsonable(data.user_ids[user]) if data.user_ids is not None else user,
           "history": len(data.history_rows(user)),
           "top": [_item(data, user, int(i), s) for i, s in zip(top_items, top_scores)],
           "target": _item(data, user, target),
           "methods": entries,
-          "noise_floor": {"verification": floor, "held": sum(o["left_top_k"] for o in floor)}}
+          "noise_floor": {"verification": floor, **_left_counts(floor)}}
 
 
 def explain_user(request: Request, *, progress: bool = True) -> dict:
@@ -283,7 +292,7 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
                         "paired_seed": request.seed, "k": request.k, "size": request.size,
                         "verified": request.verify},
            "methods": methods, "code": code_version()}
-  return {"setup": setup, "users": report_users,
+  return {"schema_version": REPORT_SCHEMA_VERSION, "setup": setup, "users": report_users,
           "seconds": {"total": total.seconds, "train_original": fitting.seconds,
                       "verify": verifying.seconds}}
 
