@@ -3,13 +3,16 @@
   verify.py         verify(): retrain without each explanation and rank (Yao et al. eq. 2,
                     ACCENT's replacement test); summarize()
   cf_table.py       the ACCENT-style table for any explainer (CF %, size, placebo, noise floor)
+  comparison.py     compare(): explainers ranked by net validity beside placebo and noise floor
+  leaderboard.py    the rows and markdown of that ranking (the benchmark's too)
   lcer_metrics.py   LCER's Val, Len, PS, PN, F_NS on amortised models
   significance.py   McNemar, one-sided paired t-test, Wilson intervals (scipy)
   metrics.py        the recommender's own accuracy
   results.py        the one results writer every pipeline uses
 """
 
-from cfjax.evaluate import cf_table, lcer_metrics, significance
+from cfjax.evaluate import cf_table, lcer_metrics, leaderboard, significance
+from cfjax.evaluate.comparison import Comparison, compare
 from cfjax.evaluate.lcer_metrics import sufficiency_necessity
 from cfjax.evaluate.metrics import rmse
 from cfjax.evaluate.results import (ResultsDir, environment_info, markdown_table, provenance,
@@ -18,7 +21,8 @@ from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided, wilson
 from cfjax.evaluate.verify import (noise_floor_warnings, rescore, summarize, summarize_by_method,
                                    verify)
 
-__all__ = ["ResultsDir", "cf_table", "environment_info", "lcer_metrics", "markdown_table",
+__all__ = ["Comparison", "ResultsDir", "cf_table", "compare", "environment_info",
+           "lcer_metrics", "leaderboard", "markdown_table",
            "mcnemar", "noise_floor_warnings", "paired_t_test_one_sided", "provenance", "rescore",
            "rmse", "significance", "sufficiency_necessity", "summarize", "summarize_by_method",
            "validity_markdown", "verified_rows", "verify", "wilson_interval"]

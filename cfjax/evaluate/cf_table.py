@@ -22,7 +22,9 @@ method's sets are smaller.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+from collections import Counter
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,6 +36,7 @@ from cfjax.records import Explanation, VerifiedRecord
 
 METHODS = ("pure_fia", "fia", "accent")
 REFERENCE = "accent"
+logger = logging.getLogger(__name__)
 PLACEBO = "placebo_"
 NOISE = "noise_"
 
@@ -82,9 +85,7 @@ def noise_outcome(verified: Sequence[VerifiedRecord], users: Sequence[int],
 
 def is_found(record: Explanation | None) -> bool:
   """Whether the explainer returned a usable explanation: a non-empty set and a replacement."""
-  if record is None or record.replacement is None or not record.deleted_items:
-    return False
-  return bool(record.extra.get("found", True)) and not record.extra.get("failed", False)
+  return why_not_found(record) is None
 
 
 def placebo_record(record: Explanation, train: Interactions, seed: int) -> Explanation:
@@ -110,10 +111,53 @@ def with_k(record: Explanation, k: int) -> Explanation:
   return dataclasses.replace(record, extra={**record.extra, "k": int(k)})
 
 
+def why_not_found(record: Explanation | None) -> str | None:
+  """Why `is_found` rejects a record ("no record", "no replacement item", "an empty set",
+  "a failed search"), or None if it is found."""
+  if record is None:
+    return "no record"
+  if record.replacement is None:
+    return "no replacement item"
+  if not record.deleted_items:
+    return "an empty set"
+  if not record.extra.get("found", True) or record.extra.get("failed", False):
+    return "a failed search"
+  return None
+
+
+def dropped_message(method: str, reasons: Sequence[str | None]) -> str | None:
+  """"<method>: kept 0 of 60 records: 60 have no replacement item (...)" for a method whose
+  records `reasons` (one per record, None = kept) lost any; None if none was dropped."""
+  counts = Counter(r for r in reasons if r is not None)
+  if not counts:
+    return None
+  why = ", ".join(f"{n} have {reason}" for reason, n in counts.most_common())
+  hint = (" (ACCENT-style tables need one; use cfjax.compare for methods without)"
+          if "no replacement item" in counts else " (each counts as a failure)")
+  return f"{method}: kept {len(reasons) - sum(counts.values())} of {len(reasons)} records: " + (
+      why + hint)
+
+
 def records_to_verify(explanations: Mapping[str, Sequence[Explanation]],
                       train: Interactions, seed: int) -> list[Explanation]:
-  """The found explanations of every method followed by their placebos, in method order."""
-  found = [r for method in explanations for r in explanations[method] if is_found(r)]
+  """The found explanations of every method (`is_found`) followed by their placebos, in
+  method order. A method whose records were left out logs a warning saying how many and why
+  (a user without a found explanation counts as a failure in the table).
+
+  Raises:
+    ValueError: if no record of any method is found (the table would be all zeros), e.g.
+      methods that give no replacement item (knn): compare them with `cfjax.compare`.
+  """
+  found, lines = [], []
+  for method, records in explanations.items():
+    reasons = [why_not_found(r) for r in records]
+    found += [r for r, reason in zip(records, reasons) if reason is None]
+    line = dropped_message(method, reasons)
+    if line is not None:
+      lines.append(line)
+      logger.warning(line)
+  if not found:
+    raise ValueError("no explanation to verify: " + ("; ".join(lines) or "no records given"))
   return found + [placebo_record(r, train, seed) for r in found]
 
 

@@ -159,3 +159,19 @@ def test_a_noise_floor_inside_a_methods_interval_is_a_warning_line():
   (line,) = cf_table.noise_warnings(rows)
   assert line.startswith("warning: at k=5 the noise floor of accent (25.0%, nothing deleted) "
                          "lies within its 95% interval (20.0-42.0%)")
+
+
+def test_dropped_records_are_counted_in_a_warning(caplog):
+  with caplog.at_level("WARNING", logger="cfjax.evaluate.cf_table"):
+    records = cf_table.records_to_verify(explanations(), TRAIN, seed=0)
+  assert len(records) == 12
+  assert caplog.messages == ["pure_fia: kept 1 of 2 records: 1 have no replacement item "
+                             "(ACCENT-style tables need one; use cfjax.compare for methods "
+                             "without)"]
+
+
+def test_keeping_no_record_is_an_error_naming_the_count_and_the_fix():
+  knn = {"knn": [record(u, (u,), None, "knn") for u in range(USERS)]}  # no replacement
+  with pytest.raises(ValueError, match=r"^no explanation to verify: knn: kept 0 of 4 records: "
+                     r"4 have no replacement item \(.*use cfjax.compare"):
+    cf_table.records_to_verify(knn, TRAIN, seed=0)
