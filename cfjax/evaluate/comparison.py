@@ -24,6 +24,7 @@ from typing import Sequence
 import pandas as pd
 
 from cfjax.evaluate import leaderboard as lb
+from cfjax import util
 from cfjax.evaluate import significance
 from cfjax.evaluate.cf_table import placebo_record
 from cfjax.evaluate.verify import verify
@@ -81,7 +82,8 @@ class Comparison:
   Attributes:
     rows: the leaderboard, one dict per (method, budget, K), ranked within each K by net
       validity (`leaderboard.leaderboard_rows`: net_validity, net_ci95, raw_validity,
-      placebo_net_validity, mcnemar_p_vs_placebo, noise_floor, found, mean_size, ...).
+      placebo_net_validity, mcnemar_p_vs_placebo, noise_floor, found, mean_size, ...) and
+      seconds_per_explanation (the explainer's seconds per target).
     verified: every verified record: the methods' found explanations, their placebos
       ("placebo_<method>") and the nothing-deleted controls ("none").
     protocol: the verification protocol.
@@ -172,11 +174,17 @@ def compare(explainers: Sequence, ctx: ExplainContext, targets: Targets, *,
   users = [int(u) for u in targets.users]
   if len(set(users)) != len(users):
     raise ValueError("compare needs one target per user; pass each user once")
-  records = [r for e in made
-             for r in labelled(run_explainer(e, ctx, targets), e.name, budget_label(e))]
+  records, seconds = [], {}
+  for e in made:
+    with util.timed() as watch:
+      found = run_explainer(e, ctx, targets)
+    mine = labelled(found, e.name, budget_label(e))
+    seconds[(e.name, lb.budget_of(mine[0]))] = watch.seconds / len(targets)
+    records += mine
   to_verify = with_controls(records, ctx, targets, seed)
   verified = verify(to_verify, model=ctx.model, train=ctx.train, original=ctx.original,
                     protocol=protocol, ks=ks, progress=progress)
-  rows = lb.leaderboard_rows(verified, users, list(ks))
+  rows = [{**r, "seconds_per_explanation": seconds[(r["method"], r["budget"])]}
+          for r in lb.leaderboard_rows(verified, users, list(ks))]
   return Comparison(tuple(rows), tuple(verified), protocol, tuple(int(k) for k in ks),
                     len(users))

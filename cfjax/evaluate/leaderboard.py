@@ -158,8 +158,8 @@ p: McNemar on per-target net outcomes (* marks net validity above the placebo at
 found: targets with an explanation (a target without one counts as invalid); size: mean
 items deleted by found explanations; LDS: Spearman correlation of predicted and actual margin
 changes over random half-history deletions (mean over targets); paired: the verification
-shares the original's seed. Intervals and p-values need at least
-{significance.MIN_TARGETS} targets: below that a table prints the point value alone.
+shares the original's seed. Intervals and p-values need at least {significance.MIN_TARGETS}
+targets: below that a table prints point values only.
 """
 
 
