@@ -282,7 +282,8 @@ def noise_warnings(rows: Sequence[dict]) -> list[str]:
 
 
 def markdown(result: dict) -> str:
-  """table.md: Table 1 rows (ours beside the paper's) and the tests' p-values."""
+  """table.md: Table 1 rows (ours beside the paper's) and the tests' p-values; on fewer than
+  `significance.MIN_TARGETS` users the intervals, tests and paper values give way to a note."""
   cells: dict[tuple[str, int], dict] = {}
   for row in result["rows"]:
     cell = cells.setdefault((row["method"], row["k"]), dict(row))
@@ -290,14 +291,23 @@ def markdown(result: dict) -> str:
     cell[row["metric"] + "_paper"] = row["paper"]
     if "ci95" in row:
       cell["ci95"] = row["ci95"]
-  interval = lambda ci: "-" if not ci else f"{ci[0]:.1f}-{ci[1]:.1f}"
+  users = result["users"]
+  if significance.enough_for_statistics(users):
+    interval = lambda ci: "-" if not ci else f"{ci[0]:.1f}-{ci[1]:.1f}"
+    paper = lambda value: value
+    test = lambda value: value
+  else:  # on a handful of users an interval, a test or the paper's value says nothing
+    interval = lambda ci: significance.too_few(users)
+    paper = lambda value: f"n = {users}: no paper comparison"
+    test = lambda value: significance.too_few(users, "a test")
   header = ["method", "k", "CF % (ours)", "95% CI", "CF % (paper)", "CF size (ours)",
             "CF size (paper)", "found", "successes", "users"]
-  body = [[m, k, c.get("cf_percentage"), interval(c.get("ci95")), c.get("cf_percentage_paper"),
-           c.get("cf_size"), c.get("cf_size_paper"), c["found"], c["successes"], c["users"]]
+  body = [[m, k, c.get("cf_percentage"), interval(c.get("ci95")),
+           paper(c.get("cf_percentage_paper")), c.get("cf_size"), paper(c.get("cf_size_paper")),
+           c["found"], c["successes"], c["users"]]
           for (m, k), c in cells.items()]
-  tests = [[k, t["a"], t["b"], t["only_a"], t["only_b"], t["mcnemar_p"], t["mcnemar_test"],
-            t["size_pairs"], t["size_t"], t["size_p"]]
+  tests = [[k, t["a"], t["b"], t["only_a"], t["only_b"], test(t["mcnemar_p"]), t["mcnemar_test"],
+            t["size_pairs"], test(t["size_t"]), test(t["size_p"])]
            for k, ts in result["comparisons"].items() for t in ts]
   warnings = "".join(f"\n{line}\n" for line in result.get("warnings", []))
   return (markdown_table(header, body) + warnings + "\nMcNemar (two-sided p; only_a/only_b: "
