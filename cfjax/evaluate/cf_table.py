@@ -247,7 +247,18 @@ def evaluate_k(verified: Sequence[VerifiedRecord], users: Sequence[int],
 def table(verified_by_k: Mapping[int, Sequence[VerifiedRecord]], users: Sequence[int],
           paper: Mapping[tuple[str, int], tuple[float, float]],
           methods: Sequence[str] = METHODS) -> dict:
-  """table.json: one row per (method, k, metric) with the paper's value, and the tests per k."""
+  """table.json: one row per (method, k, metric) with the paper's value, and the tests per k.
+
+  Args:
+    verified_by_k: candidate set size k -> the verified records of that k (the methods'
+      found explanations and their placebos, `records_to_verify`); a table of one k is
+      `{k: verified}` (the README's ACCENT-style tables use k = the method's size budget).
+    users: the users explained (one target each); a user without a record counts as a
+      failure.
+    paper: (method, k) -> the published (CF %, CF size) to print beside ours; `{}` for none.
+    methods: the methods to tabulate (each with its placebo and noise floor); ACCENT's
+      comparisons use `REFERENCE` ("accent") when it is among them.
+  """
   rows, tests = [], {}
   for k, verified in verified_by_k.items():
     result = evaluate_k(verified, users, methods)
