@@ -252,7 +252,7 @@ def table(verified_by_k: Mapping[int, Sequence[VerifiedRecord]], users: Sequence
   Args:
     verified_by_k: candidate set size k -> the verified records of that k (the methods'
       found explanations and their placebos, `records_to_verify`); a table of one k is
-      `{k: verified}` (the README's ACCENT-style tables use k = the method's size budget).
+      `{k: verified}`.
     users: the users explained (one target each); a user without a record counts as a
       failure.
     paper: (method, k) -> the published (CF %, CF size) to print beside ours; `{}` for none.
