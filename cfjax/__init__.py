@@ -17,7 +17,7 @@ Layers, each importing only those before it (tests/test_layers.py checks it):
 
 from cfjax import data, evaluate, explain, influence, models, rank, simulate, train
 from cfjax.data import Interactions, load
-from cfjax.evaluate import verify
+from cfjax.evaluate import Comparison, compare, verify
 from cfjax.explain import ExplainContext, Targets, get_explainer, register
 from cfjax.models import Recommender, make_model
 from cfjax.records import Explanation, VerifiedRecord, read_jsonl, write_jsonl
@@ -25,9 +25,8 @@ from cfjax.train import (Convergence, RetrainProtocol, retrain, to_train_data, t
                          train_original_exact)
 from cfjax.version import __version__
 
-__all__ = ["Convergence", "ExplainContext", "Explanation", "Interactions", "Recommender",
-           "RetrainProtocol", "Targets", "VerifiedRecord", "__version__", "data", "evaluate",
-           "explain", "get_explainer", "influence", "load", "make_model", "models", "rank",
-           "read_jsonl",
-           "register", "retrain", "simulate", "to_train_data", "train", "train_original",
-           "train_original_exact", "verify", "write_jsonl"]
+__all__ = ["Comparison", "Convergence", "ExplainContext", "Explanation", "Interactions",
+           "Recommender", "RetrainProtocol", "Targets", "VerifiedRecord", "__version__", "compare",
+           "data", "evaluate", "explain", "get_explainer", "influence", "load", "make_model",
+           "models", "rank", "read_jsonl", "register", "retrain", "simulate", "to_train_data",
+           "train", "train_original", "train_original_exact", "verify", "write_jsonl"]

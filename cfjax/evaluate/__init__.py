@@ -3,7 +3,9 @@
   verify.py         verify(): retrain without each explanation and rank (Yao et al. eq. 2,
                     ACCENT's replacement test); summarize()
   cf_table.py       the ACCENT-style table for any explainer (CF %, size, placebo, noise floor)
-  leaderboard.py    the benchmark's verdicts: validity beside placebo, noise floor, interval
+  comparison.py     `compare`: explainers beside same-size placebos and the noise floor,
+                    verified in one call, as a leaderboard table
+  leaderboard.py    the verdicts: validity beside placebo, noise floor, interval; its markdown
   lds.py            attribution quality by the linear datamodeling score (TRAK)
   lcer_metrics.py   LCER's Val, Len, PS, PN, F_NS on amortised models
   minimality.py     how close explanations come to the exact minimal sets (`exhaustive`)
@@ -15,7 +17,8 @@
   results.py        the one results writer every pipeline uses
 """
 
-from cfjax.evaluate import cf_table, lcer_metrics, significance
+from cfjax.evaluate import cf_table, lcer_metrics, leaderboard, significance
+from cfjax.evaluate.comparison import Comparison, compare
 from cfjax.evaluate.lcer_metrics import sufficiency_necessity
 from cfjax.evaluate.metrics import rmse
 from cfjax.evaluate.results import (ResultsDir, environment_info, markdown_table, provenance,
@@ -24,7 +27,8 @@ from cfjax.evaluate.significance import mcnemar, paired_t_test_one_sided, wilson
 from cfjax.evaluate.verify import (noise_floor_warnings, rescore, summarize, summarize_by_method,
                                    verify)
 
-__all__ = ["ResultsDir", "cf_table", "environment_info", "lcer_metrics", "markdown_table",
+__all__ = ["Comparison", "ResultsDir", "cf_table", "compare", "environment_info",
+           "lcer_metrics", "leaderboard", "markdown_table",
            "mcnemar", "noise_floor_warnings", "paired_t_test_one_sided", "provenance", "rescore",
            "rmse", "significance", "sufficiency_necessity", "summarize", "summarize_by_method",
            "validity_markdown", "verified_rows", "verify", "wilson_interval"]

@@ -22,7 +22,9 @@ method's sets are smaller.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+from collections import Counter
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,6 +36,7 @@ from cfjax.records import Explanation, VerifiedRecord
 
 METHODS = ("pure_fia", "fia", "accent")
 REFERENCE = "accent"
+logger = logging.getLogger(__name__)
 PLACEBO = "placebo_"
 NOISE = "noise_"
 
@@ -82,9 +85,7 @@ def noise_outcome(verified: Sequence[VerifiedRecord], users: Sequence[int],
 
 def is_found(record: Explanation | None) -> bool:
   """Whether the explainer returned a usable explanation: a non-empty set and a replacement."""
-  if record is None or record.replacement is None or not record.deleted_items:
-    return False
-  return bool(record.extra.get("found", True)) and not record.extra.get("failed", False)
+  return why_not_found(record) is None
 
 
 def placebo_record(record: Explanation, train: Interactions, seed: int) -> Explanation:
@@ -110,10 +111,53 @@ def with_k(record: Explanation, k: int) -> Explanation:
   return dataclasses.replace(record, extra={**record.extra, "k": int(k)})
 
 
+def why_not_found(record: Explanation | None) -> str | None:
+  """Why `is_found` rejects a record ("no record", "no replacement item", "an empty set",
+  "a failed search"), or None if it is found."""
+  if record is None:
+    return "no record"
+  if record.replacement is None:
+    return "no replacement item"
+  if not record.deleted_items:
+    return "an empty set"
+  if not record.extra.get("found", True) or record.extra.get("failed", False):
+    return "a failed search"
+  return None
+
+
+def dropped_message(method: str, reasons: Sequence[str | None]) -> str | None:
+  """"<method>: kept 0 of 60 records: 60 have no replacement item (...)" for a method whose
+  records `reasons` (one per record, None = kept) lost any; None if none was dropped."""
+  counts = Counter(r for r in reasons if r is not None)
+  if not counts:
+    return None
+  why = ", ".join(f"{n} have {reason}" for reason, n in counts.most_common())
+  hint = (" (ACCENT-style tables need one; use cfjax.compare for methods without)"
+          if "no replacement item" in counts else " (each counts as a failure)")
+  return f"{method}: kept {len(reasons) - sum(counts.values())} of {len(reasons)} records: " + (
+      why + hint)
+
+
 def records_to_verify(explanations: Mapping[str, Sequence[Explanation]],
                       train: Interactions, seed: int) -> list[Explanation]:
-  """The found explanations of every method followed by their placebos, in method order."""
-  found = [r for method in explanations for r in explanations[method] if is_found(r)]
+  """The found explanations of every method (`is_found`) followed by their placebos, in
+  method order. A method whose records were left out logs a warning saying how many and why
+  (a user without a found explanation counts as a failure in the table).
+
+  Raises:
+    ValueError: if no record of any method is found (the table would be all zeros), e.g.
+      methods that give no replacement item (knn): compare them with `cfjax.compare`.
+  """
+  found, lines = [], []
+  for method, records in explanations.items():
+    reasons = [why_not_found(r) for r in records]
+    found += [r for r, reason in zip(records, reasons) if reason is None]
+    line = dropped_message(method, reasons)
+    if line is not None:
+      lines.append(line)
+      logger.warning(line)
+  if not found:
+    raise ValueError("no explanation to verify: " + ("; ".join(lines) or "no records given"))
   return found + [placebo_record(r, train, seed) for r in found]
 
 
@@ -203,7 +247,18 @@ def evaluate_k(verified: Sequence[VerifiedRecord], users: Sequence[int],
 def table(verified_by_k: Mapping[int, Sequence[VerifiedRecord]], users: Sequence[int],
           paper: Mapping[tuple[str, int], tuple[float, float]],
           methods: Sequence[str] = METHODS) -> dict:
-  """table.json: one row per (method, k, metric) with the paper's value, and the tests per k."""
+  """table.json: one row per (method, k, metric) with the paper's value, and the tests per k.
+
+  Args:
+    verified_by_k: candidate set size k -> the verified records of that k (the methods'
+      found explanations and their placebos, `records_to_verify`); a table of one k is
+      `{k: verified}`.
+    users: the users explained (one target each); a user without a record counts as a
+      failure.
+    paper: (method, k) -> the published (CF %, CF size) to print beside ours; `{}` for none.
+    methods: the methods to tabulate (each with its placebo and noise floor); ACCENT's
+      comparisons use `REFERENCE` ("accent") when it is among them.
+  """
   rows, tests = [], {}
   for k, verified in verified_by_k.items():
     result = evaluate_k(verified, users, methods)
@@ -238,7 +293,8 @@ def noise_warnings(rows: Sequence[dict]) -> list[str]:
 
 
 def markdown(result: dict) -> str:
-  """table.md: Table 1 rows (ours beside the paper's) and the tests' p-values."""
+  """table.md: Table 1 rows (ours beside the paper's) and the tests' p-values; on fewer than
+  `significance.MIN_TARGETS` users the intervals, tests and paper values give way to a note."""
   cells: dict[tuple[str, int], dict] = {}
   for row in result["rows"]:
     cell = cells.setdefault((row["method"], row["k"]), dict(row))
@@ -246,14 +302,23 @@ def markdown(result: dict) -> str:
     cell[row["metric"] + "_paper"] = row["paper"]
     if "ci95" in row:
       cell["ci95"] = row["ci95"]
-  interval = lambda ci: "-" if not ci else f"{ci[0]:.1f}-{ci[1]:.1f}"
+  users = result["users"]
+  if significance.enough_for_statistics(users):
+    interval = lambda ci: "-" if not ci else f"{ci[0]:.1f}-{ci[1]:.1f}"
+    paper = lambda value: value
+    test = lambda value: value
+  else:  # on a handful of users an interval, a test or the paper's value says nothing
+    interval = lambda ci: significance.too_few(users)
+    paper = lambda value: f"n = {users}: no paper comparison"
+    test = lambda value: significance.too_few(users, "a test")
   header = ["method", "k", "CF % (ours)", "95% CI", "CF % (paper)", "CF size (ours)",
             "CF size (paper)", "found", "successes", "users"]
-  body = [[m, k, c.get("cf_percentage"), interval(c.get("ci95")), c.get("cf_percentage_paper"),
-           c.get("cf_size"), c.get("cf_size_paper"), c["found"], c["successes"], c["users"]]
+  body = [[m, k, c.get("cf_percentage"), interval(c.get("ci95")),
+           paper(c.get("cf_percentage_paper")), c.get("cf_size"), paper(c.get("cf_size_paper")),
+           c["found"], c["successes"], c["users"]]
           for (m, k), c in cells.items()]
-  tests = [[k, t["a"], t["b"], t["only_a"], t["only_b"], t["mcnemar_p"], t["mcnemar_test"],
-            t["size_pairs"], t["size_t"], t["size_p"]]
+  tests = [[k, t["a"], t["b"], t["only_a"], t["only_b"], test(t["mcnemar_p"]), t["mcnemar_test"],
+            t["size_pairs"], test(t["size_t"]), test(t["size_p"])]
            for k, ts in result["comparisons"].items() for t in ts]
   warnings = "".join(f"\n{line}\n" for line in result.get("warnings", []))
   return (markdown_table(header, body) + warnings + "\nMcNemar (two-sided p; only_a/only_b: "

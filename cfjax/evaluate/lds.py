@@ -360,6 +360,8 @@ def lds_summary(scores) -> dict:
 
   The interval is Student's t over targets, mean +- t_{0.975, n-1} * sd / sqrt(n)
   (`scipy.stats.t.interval` with `scipy.stats.sem`); NaN bounds for fewer than 2 targets.
+  Tables print the interval only from `significance.MIN_TARGETS` targets (on 2 targets it
+  spans about -7 to 8: `leaderboard.interval` prints "n = 2: too small for an interval").
 
   Args:
     scores: float[T] per-target LDS (`lds_scores`; NaN targets are left out).

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from cfjax.evaluate import significance
+from cfjax.evaluate.results import markdown_table
 from cfjax.records import VerifiedRecord
 
 PLACEBO = "placebo_"
@@ -140,3 +141,80 @@ def significant(row: dict, level: float = 0.05) -> bool:
   """Whether a row's net validity is above its placebo's with McNemar p < `level`."""
   p = row.get("mcnemar_p_vs_placebo")
   return p is not None and p < level and row["net_validity"] > row["placebo_net_validity"]
+
+
+# ------------------------------------------------------------------------------ markdown
+HEADER = ("method", "budget", "found", "size", "net valid %", "95% CI", "raw %", "placebo net %",
+          "p vs placebo", "p vs best", "noise floor %", "s / expl.", "LDS")
+
+# "**Legend.**" tells `results.with_legend` that the table has its legend (no second one).
+LEGEND = f"""
+**Legend.** A target is a user's top-1 unseen item. net valid: the item left the top-K after
+deleting the explanation and verifying (retraining, or re-scoring an amortised model) while
+the control of the same verification (nothing deleted, same seeds and steps) kept it in;
+raw: left the top-K at all; placebo: a random set of the user's items of the same size as
+each explanation, verified the same way; noise floor: the control alone moved the item out;
+p: McNemar on per-target net outcomes (* marks net validity above the placebo at p < 0.05);
+found: targets with an explanation (a target without one counts as invalid); size: mean
+items deleted by found explanations; LDS: Spearman correlation of predicted and actual margin
+changes over random half-history deletions (mean over targets); paired: the verification
+shares the original's seed. Intervals and p-values need at least {significance.MIN_TARGETS}
+targets: below that a table prints point values only.
+"""
+
+
+def percent(value) -> str:
+  """A rate in [0, 1] as a whole percentage ("-" for None)."""
+  return "-" if value is None else f"{100 * value:.0f}"
+
+
+def percent_interval(interval, n: int | None = None) -> str:
+  """A Wilson interval as "low-high" percentages; `significance.too_few` below MIN_TARGETS."""
+  if n is not None and not significance.enough_for_statistics(n):
+    return significance.too_few(n)
+  return "-" if not interval else f"{100 * interval[0]:.0f}-{100 * interval[1]:.0f}"
+
+
+def number(value) -> str:
+  """A finite number with 2 decimals ("-" for None, NaN, inf)."""
+  return "-" if value is None or not np.isfinite(float(value)) else f"{value:.2f}"
+
+
+def interval(bounds, n: int | None = None) -> str:
+  """A real interval "low to high"; `significance.too_few` below MIN_TARGETS."""
+  if n is not None and not significance.enough_for_statistics(n):
+    return significance.too_few(n)
+  if not bounds or bounds[0] is None or not np.isfinite(bounds[0]):
+    return "-"
+  return f"{bounds[0]:.2f} to {bounds[1]:.2f}"
+
+
+def p_value(value, n: int | None = None) -> str:
+  """A p-value with 3 decimals; `significance.too_few` below MIN_TARGETS targets."""
+  if n is not None and not significance.enough_for_statistics(n):
+    return significance.too_few(n, "a test")
+  return "-" if value is None else f"{value:.3f}"
+
+
+def seconds(value) -> str:
+  """Seconds with 3 decimals (one format for the whole column)."""
+  return "-" if value is None else f"{value:.3f}"
+
+
+def markdown_row(row: dict) -> list[str]:
+  """One `leaderboard_rows` row as the cells of `HEADER`; intervals and p-values only when
+  the row has at least `significance.MIN_TARGETS` targets."""
+  n = row["targets"]
+  marked = significant(row) and significance.enough_for_statistics(n)
+  return [("* " if marked else "") + row["method"], row["budget"], f"{row['found']}/{n}",
+          number(row["mean_size"]), percent(row["net_validity"]),
+          percent_interval(row["net_ci95"], n), percent(row["raw_validity"]),
+          percent(row.get("placebo_net_validity")),
+          p_value(row.get("mcnemar_p_vs_placebo"), n),
+          p_value(row["mcnemar_p_vs_best"], n), percent(row["noise_floor"]),
+          seconds(row.get("seconds_per_explanation")), number(row.get("lds"))]
+
+
+def markdown(rows: Sequence[dict]) -> str:
+  """`leaderboard_rows` of one (protocol, K) as a markdown table (`HEADER`; see `LEGEND`)."""
+  return markdown_table(list(HEADER), [markdown_row(r) for r in rows])

@@ -126,3 +126,19 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95
   interval = stats.binomtest(int(successes), int(trials)).proportion_ci(
       confidence_level=confidence, method="wilson")
   return float(interval.low), float(interval.high)
+
+
+# Below this many targets an interval or a test says little (a Wilson interval on 4 targets
+# spans most of [0, 1]; McNemar cannot reach p < 0.05 with fewer than 5 discordant pairs), so
+# tables print the point value and `too_few(n)` instead.
+MIN_TARGETS = 10
+
+
+def too_few(n: int, what: str = "an interval") -> str:
+  """The table cell printed instead of an interval (or `what`) on `n` < MIN_TARGETS targets."""
+  return f"n = {n}: too small for {what}"
+
+
+def enough_for_statistics(n: int | None) -> bool:
+  """Whether `n` targets are enough to print an interval or a p-value (n >= MIN_TARGETS)."""
+  return n is not None and n >= MIN_TARGETS

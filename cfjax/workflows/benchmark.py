@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from cfjax import data as cfdata
 from cfjax import util
 from cfjax.data.interactions import Interactions
-from cfjax.evaluate import cf_table, markdown_table, rescore, verify
+from cfjax.evaluate import comparison, markdown_table, rescore, verify
 from cfjax.evaluate import leaderboard as lb
 from cfjax.evaluate.metrics import constant_rmse, rmse
 from cfjax.evaluate import lds
@@ -282,22 +282,9 @@ def explain_all(config, cell: Cell) -> tuple[list[Explanation], dict]:
         label = "own" if budget is None else budget
         seconds[(name, "own" if budget is None else f"e={budget}")] = (
             watch.seconds / len(cell.targets))
-        records += [dataclasses.replace(r, method=name, extra={**r.extra, "budget": label})
-                    for r in found]
+        records += comparison.labelled(found, name, label)
       bar.update(1)
   return records, seconds
-
-
-def with_controls(records: list[Explanation], cell: Cell, seed: int) -> list[Explanation]:
-  """The found explanations, a same-size placebo of each (same budget label), and the "none"
-  record of every target (its verification is the noise floor)."""
-  found = [r for r in records if r.found]
-  placebos = [dataclasses.replace(cf_table.placebo_record(r, cell.ctx.train, seed),
-                                  extra={"budget": r.extra["budget"], "placebo_of": r.method})
-              for r in found]
-  nothing = [dataclasses.replace(r, extra={"budget": "own"}) for r in
-             run_explainer(get_explainer("none"), cell.ctx, cell.targets)]
-  return found + placebos + nothing
 
 
 def lds_rows(config, cell: Cell, work: pathlib.Path) -> list[dict]:
@@ -417,7 +404,8 @@ def run_cell(config, dataset: str, name: str, data: Interactions,
   work = run.work_dir()
   records, seconds = explained_records(config, cell, work)
   verified, rows = verified_by_protocol(
-      config, cell, with_controls(records, cell, int(config.seed)), work)
+      config, cell, comparison.with_controls(records, cell.ctx, cell.targets, int(config.seed)),
+      work)
   lds_by_method = {r["method"]: r for r in lds_rows(config, cell, work)}
   for row in rows:
     row["seconds_per_explanation"] = seconds.get((row["method"], row["budget"]))
@@ -434,28 +422,6 @@ def run_cell(config, dataset: str, name: str, data: Interactions,
 
 
 # ---------------------------------------------------------------------------- reporting
-def _pct(value) -> str:
-  return "-" if value is None else f"{100 * value:.0f}"
-
-
-def _ci(interval) -> str:
-  return "-" if not interval else f"{100 * interval[0]:.0f}-{100 * interval[1]:.0f}"
-
-
-def _num(value) -> str:
-  return "-" if value is None or not np.isfinite(float(value)) else f"{value:.2f}"
-
-
-def _interval(interval) -> str:
-  if not interval or interval[0] is None or not np.isfinite(interval[0]):
-    return "-"
-  return f"{interval[0]:.2f} to {interval[1]:.2f}"
-
-
-def _p(value) -> str:
-  return "-" if value is None else f"{value:.3f}"
-
-
 def _length(how: dict) -> str:
   """How long the protocol retrains: its steps, or its convergence rule and what it reached."""
   if "until" not in how:
@@ -478,8 +444,6 @@ def cell_markdown(config, table: dict, dataset: str, name: str) -> str:
     lines.append(f"test RMSE {facts['test_rmse']:.3f} (constant predictor "
                  f"{facts['constant_rmse']:.3f}); original: {facts['spec']['steps']} steps, "
                  f"batch {facts['spec']['batch_size'] or 'full'}\n")
-  header = ["method", "budget", "size", "net valid %", "95% CI", "raw %", "placebo net %",
-            "p vs placebo", "p vs best", "noise floor %", "s / expl.", "LDS"]
   ordered = sorted(facts["protocols"].items(), key=lambda item: item[0] != table["rank_by"])
   for protocol, how in ordered:
     for k in config.ks:
@@ -489,40 +453,20 @@ def cell_markdown(config, table: dict, dataset: str, name: str) -> str:
       lines.append(f"\n### {protocol} ({how['kind']}, seeds {how['seeds'] or '-'}, "
                    f"{'paired' if how['paired'] else 'NOT paired'}, {_length(how)}), "
                    f"K = {k}\n\n")
-      body = [[("* " if lb.significant(r) else "") + r["method"], r["budget"],
-               None if r["mean_size"] is None else round(r["mean_size"], 2),
-               _pct(r["net_validity"]), _ci(r["net_ci95"]), _pct(r["raw_validity"]),
-               _pct(r.get("placebo_net_validity")), _p(r.get("mcnemar_p_vs_placebo")),
-               _p(r["mcnemar_p_vs_best"]), _pct(r["noise_floor"]),
-               None if r["seconds_per_explanation"] is None else
-               f"{r['seconds_per_explanation']:.3g}",
-               _num(r.get("lds"))] for r in rows]
-      lines.append(markdown_table(header, body))
+      lines.append(lb.markdown(rows))
   if table["lds"]:
     lines.append(f"\n### Attribution quality (LDS over {config.lds.subsets} random deletions "
                  f"of {100 * config.lds.fraction:.0f}% of the history, "
                  f"{table['lds'][0]['lds_targets']} targets)\n\n")
     lines.append(markdown_table(
         ["method", "LDS (margin)", "95% CI", "LDS (target score)", "95% CI"],
-        [[r["method"], _num(r["lds"]), _interval(r["lds_ci95"]), _num(r["lds_score"]),
-          _interval(r["lds_score_ci95"])]
+        [[r["method"], lb.number(r["lds"]), lb.interval(r["lds_ci95"], r["lds_targets"]),
+          lb.number(r["lds_score"]), lb.interval(r["lds_score_ci95"], r["lds_targets"])]
          for r in sorted(table["lds"], key=lambda r: -(r["lds"] if r["lds"] is not None
                                                        and np.isfinite(r["lds"]) else -9))]))
-  lines.append(LEGEND)
+  lines.append(lb.LEGEND)
   return "".join(lines)
 
-
-LEGEND = """
-Legend. A target is a user's top-1 unseen item. net valid: the item left the top-K after
-deleting the explanation and verifying (retraining, or re-scoring an amortised model) while
-the control of the same verification (nothing deleted, same seeds and steps) kept it in;
-raw: left the top-K at all; placebo: a random set of the user's items of the same size as
-each explanation, verified the same way; noise floor: the control alone moved the item out;
-p: McNemar on per-target net outcomes (* marks net validity above the placebo at p < 0.05);
-size: mean items deleted by found explanations (a target without one counts as invalid);
-LDS: Spearman correlation of predicted and actual margin changes over random half-history
-deletions (mean over targets); paired: the verification shares the original's seed.
-"""
 
 
 def figure(table: dict, path: pathlib.Path, title: str) -> str | None:
@@ -594,13 +538,16 @@ def run_cells(config, workdir: pathlib.Path) -> dict:
           continue
         table = run_cell(config, canonical, name, data, workdir / f"{canonical}-{name}")
         cells[f"{canonical}/{name}"] = table
-        texts.append((workdir / f"{canonical}-{name}" / "table.md").read_text())
+        # each cell's table.md ends with the legend: the combined file prints it once
+        texts.append((workdir / f"{canonical}-{name}" / "table.md").read_text()
+                     .replace(lb.LEGEND, ""))
         rows += table["rows"]
   combined = {"cells": cells, "preset": config.preset}
   header = (f"# Retrain-verified benchmark ({config.preset}): {', '.join(cells)}\n\n"
             f"Run time {total.seconds:.0f} s.\n\n")
-  util.atomic_write_text(workdir / "leaderboard.md", header + "\n".join(texts))
-  util.atomic_write_text(workdir / "table.md", header + "\n".join(texts))
+  text = header + "\n".join(texts) + lb.LEGEND
+  util.atomic_write_text(workdir / "leaderboard.md", text)
+  util.atomic_write_text(workdir / "table.md", text)
   util.atomic_write_text(workdir / "rows.csv",
                          pd.DataFrame([util.jsonable(r) for r in rows]).to_csv(index=False))
   util.write_json(workdir / "config.json", {"config": config.to_dict(), **provenance(),

@@ -144,9 +144,15 @@ def test_table_beside_the_paper_and_markdown():
   assert len(row["ci95"]) == 2 and "ci95" not in cell[("accent", 5, "cf_size")]
   assert cell[("accent", 5, "cf_size")]["paper"] == 4.73
   assert cell[("accent", 10, "cf_percentage")]["paper"] is None
-  markdown = cf_table.markdown(table)
-  assert "| accent | 5 | 50.000 | 15.0-85.0 | 57.300 | 1.500 | 4.730 | 3 | 2 | 4 |" in markdown
+  markdown = cf_table.markdown(table)  # 4 users: no interval, test or paper comparison
+  assert ("| accent | 5 | 50.000 | n = 4: too small for an interval | n = 4: no paper "
+          "comparison | 1.500 | n = 4: no paper comparison | 3 | 2 | 4 |") in markdown
   assert "placebo_accent" in markdown and "McNemar" in markdown
+  assert "57.3" not in markdown and "n = 4: too small for a test" in markdown
+  wide = cf_table.markdown(cf_table.table({5: verified_k()}, range(12),
+                                          {("accent", 5): (57.3, 4.73)}))
+  assert "| accent | 5 | 16.667 | 4.7-44.8 | 57.300 | 1.500 | 4.730 | 3 | 2 | 12 |" in wide
+  assert "too small" not in wide and "no paper comparison" not in wide
 
 
 def test_a_noise_floor_inside_a_methods_interval_is_a_warning_line():
@@ -159,3 +165,19 @@ def test_a_noise_floor_inside_a_methods_interval_is_a_warning_line():
   (line,) = cf_table.noise_warnings(rows)
   assert line.startswith("warning: at k=5 the noise floor of accent (25.0%, nothing deleted) "
                          "lies within its 95% interval (20.0-42.0%)")
+
+
+def test_dropped_records_are_counted_in_a_warning(caplog):
+  with caplog.at_level("WARNING", logger="cfjax.evaluate.cf_table"):
+    records = cf_table.records_to_verify(explanations(), TRAIN, seed=0)
+  assert len(records) == 12
+  assert caplog.messages == ["pure_fia: kept 1 of 2 records: 1 have no replacement item "
+                             "(ACCENT-style tables need one; use cfjax.compare for methods "
+                             "without)"]
+
+
+def test_keeping_no_record_is_an_error_naming_the_count_and_the_fix():
+  knn = {"knn": [record(u, (u,), None, "knn") for u in range(USERS)]}  # no replacement
+  with pytest.raises(ValueError, match=r"^no explanation to verify: knn: kept 0 of 4 records: "
+                     r"4 have no replacement item \(.*use cfjax.compare"):
+    cf_table.records_to_verify(knn, TRAIN, seed=0)

@@ -136,7 +136,8 @@ def test_pipeline_writes_the_results_directory(finished):
     assert (out / name).is_file(), name
   assert table == json.loads((out / "table.json").read_text())
   assert table["users"] == 2 and len(table["rows"]) == 3 * 9 * 2  # k x rows x metrics
-  assert "57.300" in (out / "table.md").read_text()  # the paper's value beside ours
+  assert 57.3 in [r["paper"] for r in table["rows"]]  # the paper's value beside ours ...
+  assert "n = 2: no paper comparison" in (out / "table.md").read_text()  # ... not on 2 users
   verified = read_jsonl(out / "explanations.jsonl", VerifiedRecord)
   assert len(verified) == 3 * 3 * 2 * 2  # k x methods x users x (explanation, placebo)
   assert [v.explanation.extra["k"] for v in verified] == [5] * 12 + [10] * 12 + [20] * 12

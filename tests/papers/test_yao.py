@@ -223,3 +223,16 @@ class TestRealData:
     assert np.isclose(table["heldout"]["lasso_reg"]["r2"], -0.19579, atol=1e-4)
     for name in FILES:
       assert (pathlib.Path(tmp_path) / "mf" / name).is_file()
+
+
+def test_table3_compares_with_the_paper_only_from_ten_users():
+  """On 3 users "100.0 % / 82 %" would read as a finding: the paper's value is left out."""
+  def table(users):
+    validity = {k: 1.0 for k in preparation.KS}
+    return {"methods": {"lasso_reg": {"users": users, "validity": validity}},
+            "cells": [{"method": "lasso_reg", "k": k, "paper_percent": 82.0}
+                      for k in preparation.KS],
+            "heldout": {}, "warnings": [], "verified_cost": None}
+  few = table3.table3_markdown(table(3), verify_budget=0)
+  assert "100.0% / n = 3: no paper comparison" in few and "82" not in few
+  assert "100.0% / 82.0%" in table3.table3_markdown(table(12), verify_budget=0)

@@ -18,6 +18,7 @@ from cfjax.evaluate import (markdown_table, noise_floor_warnings, rmse, summariz
                             verified_rows, verify)
 from cfjax.evaluate import figures
 from cfjax.evaluate.metrics import constant_rmse, fit_warnings
+from cfjax.evaluate.significance import enough_for_statistics
 from cfjax.explain import get_explainer, run_explainer
 from cfjax.data.interactions import Interactions
 from cfjax.papers import published
@@ -100,16 +101,19 @@ def fit_text(fit: dict) -> str:
 
 
 def table3_markdown(table: dict, verify_budget: int) -> str:
-  """Table 3's layout: ours beside the paper's percentage at every K, and the held-out fit."""
+  """Table 3's layout: ours beside the paper's percentage at every K, and the held-out fit;
+  a method verified on fewer than `significance.MIN_TARGETS` users shows its own value only
+  ("n = 3: no paper comparison": a share of 3 users says nothing about the paper's)."""
   header = ["method"] + [f"K={k} ours / paper" for k in KS] + ["held-out fit", "users"]
   paper = {(c["method"], c["k"]): c["paper_percent"] for c in table["cells"]}
   rows = []
   for method, summary in table["methods"].items():
     cells = []
     for k in KS:
-      value = paper[(method, k)]
-      cells.append(f"{100 * summary['validity'][k]:.1f}% / " +
-                   ("-" if value is None else f"{value:g}%"))
+      value, users = paper[(method, k)], summary["users"]
+      cells.append(f"{100 * summary['validity'][k]:.1f}% / " + (
+          f"n = {users}: no paper comparison" if not enough_for_statistics(users) else
+          "-" if value is None else f"{value:.1f}%"))
     rows.append([LABELS.get(method, method)] + cells +
                 [fit_text(table["heldout"].get(method, {})), summary["users"]])
   text = markdown_table(header, rows) + "".join(f"\n{line}\n" for line in table["warnings"])
