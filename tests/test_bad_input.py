@@ -308,7 +308,7 @@ RUNNER_CASES = {
     "LCER with a NaN lambda": (["experiments.lcer_table2", "--config.lam=nan"],
                                "lam=nan must be a finite number"),
     "LCER on data not offline": (["experiments.lcer_table2", "--dataset=alishop"],
-                                 "not available offline"),
+                                 "its training split (train.csv) was not found"),
     "LCER Table 3 with no lambdas": (["experiments.lcer_table3", "--config.lambdas=()"],
                                      "lambdas is empty"),
     "LCER sweep with K 0": (["experiments.lcer_sweep", "--config.k=0"], "k=0 must be"),

@@ -20,7 +20,7 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
     raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
   config = ml_collections.ConfigDict()
   config.preset = preset
-  config.dataset = "movielens-100k"  # or ml-1m; alishop / epinions are not available offline
+  config.dataset = "movielens-100k"  # or ml-1m; alishop / epinions: see docs/datasets.md
   config.data_dir = ml_collections.FieldReference(None, field_type=str)
   config.seed = 0  # Mult-VAE training; split seed 98765 + seed, LCER keys 1000 + seed
   config.heldout_users = ml_collections.FieldReference(None, field_type=int)  # None: 100 / 500

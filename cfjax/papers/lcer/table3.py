@@ -85,7 +85,8 @@ def table3_markdown(config, prep: Prepared, rows: list, grid: dict, sources: dic
       f"test users; Mult-VAE best epoch {prep.trained.best_epoch}). For each baseline, LCER "
       f"at the lambda of the grid {lambdas} whose mean length is closest to the baseline's; "
       "'Len gap' = LCER Len - baseline Len. The paper's columns are its Epinions numbers "
-      "(Epinions is not available offline).\n\n" + markdown_table(TABLE3_HEADER, rows)
+      "(this runner does not take Epinions yet: docs/datasets.md).\n\n"
+      + markdown_table(TABLE3_HEADER, rows)
       + "\nLCER over the lambda grid:\n\n"
       + markdown_table(["lambda", "alpha", "Val %", "Len", "PS %", "PN %", "F_NS %"], grid_rows)
       + f"\nSources: {sources}.\nRun time: {seconds:.0f} s.\n")
@@ -98,7 +99,7 @@ def run_table3(config, workdir, *, progress: Progress = print) -> dict:
   K = `config.k` (5) and the dataset's alpha, LCER runs on the grid `config.lambdas`; for each
   baseline, the grid point whose mean Len is closest to the baseline's is reported beside it
   with the length gap (LCER Len - baseline Len). The paper's columns are its Epinions numbers
-  (`LCER_TABLE3`; Epinions is not available offline), for reference only.
+  (`LCER_TABLE3`; Epinions: not runnable here yet, docs/datasets.md), for reference only.
 
   Baselines and LCER at the paper's lambda come from a finished Table 2 run
   (`config.table2_dir`) when it explained the same pairs with the same settings; grid points
