@@ -15,7 +15,7 @@ from cfjax.models import make_ncf
 from cfjax.records import Explanation
 from cfjax.train import RetrainProtocol, to_train_data, train_original
 
-NUM_USERS, K, WIDTH = 100, 3, 32
+NUM_USERS, K, WIDTH = 40, 3, 32
 METHODS = ("pure_fia", "fia", "accent")
 
 # pure FIA vs FIA: order by I(z, y_rec) is z0, z1, z2; removing z0 WIDENS the gap to c1.

@@ -2,6 +2,7 @@
 actual retraining, against one-at-a-time gradients, and against the influence function on a
 strongly convex problem trained to convergence."""
 
+import functools
 import warnings
 
 import jax
@@ -19,33 +20,68 @@ from cfjax.train import RetrainProtocol, fit, init_state, seed_keys, to_train_da
 STEPS = 200
 
 
+@pytest.fixture(scope="module")
 def tiny():
+  """One data set and one decayed-schedule MF for the whole module: the same model object,
+  so every test's jitted training and trajectory programs compile once and are shared."""
   data = make_synthetic(num_users=12, num_items=15, density=0.4, seed=1, min_per_user=5)
   model = make_mf(data.num_users, data.num_items, dim=3, learning_rate=0.02,
                   schedule="cosine", decay_steps=STEPS)
   return data, model
 
 
-def retrained_margin(model, data, start, order_key, batch_size, user, item, rival):
-  """The margin of (user, item) over `rival` after actually retraining with weights w."""
+@pytest.fixture(scope="module")
+def constant_mf(tiny):
+  """The same MF with a constant learning rate (no fixed point at the end of training)."""
+  data, _ = tiny
+  return make_mf(data.num_users, data.num_items, dim=3, learning_rate=0.02)
+
+
+@pytest.fixture(scope="module")
+def constant_ctx(tiny, constant_mf):
+  """The constant-lr MF trained once; the warm-protocol tests share its cached metagradients."""
+  data = tiny[0]
+  original = train_original(constant_mf, to_train_data(data), RetrainProtocol(steps=STEPS))
+  return ExplainContext.from_original(constant_mf, data, original, RetrainProtocol(steps=STEPS))
+
+
+def warm_explainer(**options):
+  return get_explainer("metagrad", protocol="warm", warm_steps=15, measure="score", **options)
+
+
+@pytest.fixture(scope="module")
+def full_batch(tiny):
+  """(start, order_key, trajectory): the full-batch trajectory (remat blocks of 7, which do
+  not divide the steps), shared so its forward and its one-target pullback compile once."""
+  data, model = tiny
+  init_key, order_key = seed_keys(0)
+  start = init_state(model, init_key)
+  return start, order_key, mg.trajectory(model, to_train_data(data), start=start,
+                                         order_key=order_key, steps=STEPS, batch_size=None,
+                                         remat_every=7)
+
+
+def retrained_margin(model, data, start, order_key, batch_size):
+  """margin(weights, user, item, rival): the margin of (user, item) over `rival` after
+  actually retraining with weights w (one jitted program for every target)."""
 
   @jax.jit
-  def margin(weights):
+  def margin(weights, user, item, rival):
     params = fit(model, to_train_data(data), weights, state=start, order_key=order_key,
                  steps=STEPS, batch_size=batch_size).params
-    scores = model.predict(params, jnp.asarray([user, user]), jnp.asarray([item, rival]))
+    scores = model.predict(params, jnp.stack([user, user]), jnp.stack([item, rival]))
     return scores[0] - scores[1]
 
   return margin
 
 
 @pytest.mark.parametrize("batch_size", [None, 16])
-def test_metagradient_equals_finite_difference_of_retraining(batch_size):
-  data, model = tiny()
-  init_key, order_key = seed_keys(0)
-  start = init_state(model, init_key)
-  traj = mg.trajectory(model, to_train_data(data), start=start, order_key=order_key,
-                       steps=STEPS, batch_size=batch_size, remat_every=7)
+def test_metagradient_equals_finite_difference_of_retraining(batch_size, tiny, full_batch):
+  data, model = tiny
+  start, order_key, traj = full_batch
+  if batch_size is not None:
+    traj = mg.trajectory(model, to_train_data(data), start=start, order_key=order_key,
+                         steps=STEPS, batch_size=batch_size, remat_every=7)
   assert traj.final_grad_norm < 0.05
   user, item, rival = 0, 3, 6
   grads = mg.metagradients(model, traj, [user], [item], [rival])[0]
@@ -53,7 +89,8 @@ def test_metagradient_equals_finite_difference_of_retraining(batch_size):
   with jax.enable_x64(True):  # the retraining of the difference in float64: no round-off
     start64 = jax.tree.map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(
         x.dtype, jnp.floating) else x, start)
-    margin = retrained_margin(model, data, start64, order_key, batch_size, user, item, rival)
+    margin = functools.partial(retrained_margin(model, data, start64, order_key, batch_size),
+                               user=user, item=item, rival=rival)
     ones, eps = jnp.ones((len(data),), jnp.float64), 1e-4
     for row in rows:
       fd = float((margin(ones.at[row].add(eps)) - margin(ones.at[row].add(-eps))) / (2 * eps))
@@ -61,20 +98,17 @@ def test_metagradient_equals_finite_difference_of_retraining(batch_size):
   assert np.abs(grads[rows]).max() > 1e-3, "the check must not pass on zeros"
 
 
-def test_batched_pullback_equals_one_target_at_a_time():
-  data, model = tiny()
-  init_key, order_key = seed_keys(0)
-  start = init_state(model, init_key)
-  traj = mg.trajectory(model, to_train_data(data), start=start, order_key=order_key,
-                       steps=STEPS, batch_size=None)
+def test_batched_pullback_equals_one_target_at_a_time(tiny, full_batch):
+  data, model = tiny
+  start, order_key, traj = full_batch
   users, items, rivals = np.array([0, 1, 2]), np.array([3, 4, 5]), np.array([6, -1, 7])
   batched = mg.metagradients(model, traj, users, items, rivals, target_chunk=2)
+  direct_margin = jax.grad(retrained_margin(model, data, start, order_key, None))
   for b in range(3):
     one = mg.metagradients(model, traj, users[b:b + 1], items[b:b + 1], rivals[b:b + 1])[0]
     np.testing.assert_allclose(batched[b], one, rtol=1e-5, atol=1e-7)
     if rivals[b] >= 0:  # and against jax.grad of the retrained margin itself (no remat)
-      direct = jax.grad(retrained_margin(model, data, start, order_key, None, users[b],
-                                         items[b], rivals[b]))(jnp.ones((len(data),)))
+      direct = direct_margin(jnp.ones((len(data),)), users[b], items[b], rivals[b])
       np.testing.assert_allclose(batched[b], np.asarray(direct), rtol=1e-4, atol=1e-6)
   assert np.abs(batched).max() > 1e-3
 
@@ -119,10 +153,10 @@ def test_on_a_strongly_convex_problem_at_convergence_it_is_the_influence_functio
     assert np.abs(b).max() > 1e-3
 
 
-def test_explainers_pick_the_largest_metagradients_and_the_adaptive_one_crosses_zero():
-  data, model = tiny()
+def test_explainers_pick_the_largest_metagradients_and_the_adaptive_one_crosses_zero(tiny):
+  data, model = tiny
   spec = RetrainProtocol(steps=STEPS, batch_size=None, seeds=(0,))
-  original = train_original(model, to_train_data(data), RetrainProtocol(steps=STEPS, seeds=(0,)))
+  original = train_original(model, to_train_data(data), spec)
   ctx = ExplainContext.from_original(model, data, original, spec)
   targets = top1_targets(ctx, np.arange(5))
   explainer = get_explainer("metagrad", e=2)
@@ -145,13 +179,11 @@ def test_explainers_pick_the_largest_metagradients_and_the_adaptive_one_crosses_
   assert len([k for k in ctx.cache if k[0] == "metagrad_trajectory"]) == 1, "one forward"
 
 
-def test_constant_schedule_warns_and_bad_options_are_one_line_errors():
-  data = make_synthetic(num_users=8, num_items=10, density=0.5, seed=0, min_per_user=4)
-  model = make_mf(data.num_users, data.num_items, dim=2)
-  original = train_original(model, to_train_data(data), RetrainProtocol(steps=10, seeds=(0,)))
-  ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=10))
+def test_constant_schedule_warns_and_bad_options_are_one_line_errors(constant_ctx):
+  ctx = constant_ctx
+  data, model, original = ctx.train, ctx.model, ctx.original
   with pytest.warns(UserWarning, match="constant step size"):
-    run_explainer(get_explainer("metagrad", e=1), ctx, top1_targets(ctx, [0]))
+    run_explainer(warm_explainer(e=1), ctx, top1_targets(ctx, [0]))
   with pytest.raises(ValueError, match="measure='rank' is not one of"):
     get_explainer("metagrad", measure="rank")
   with pytest.raises(ValueError, match="protocol='cold' is not one of"):
@@ -161,15 +193,16 @@ def test_constant_schedule_warns_and_bad_options_are_one_line_errors():
                                            Targets([0], [int(top1_targets(ctx, [0]).items[0])]))
 
 
-def test_warm_protocol_differentiates_the_continuation_and_is_zero_after_a_decayed_schedule():
-  data, decayed = tiny()
-  constant = make_mf(data.num_users, data.num_items, dim=3, learning_rate=0.02)
-  for model, nonzero in ((constant, True), (decayed, False)):
-    original = train_original(model, to_train_data(data), RetrainProtocol(steps=STEPS, seeds=(0,)))
-    ctx = ExplainContext.from_original(model, data, original, RetrainProtocol(steps=STEPS))
+def test_warm_protocol_differentiates_the_continuation_and_is_zero_after_a_decayed_schedule(
+    tiny, constant_ctx):
+  data, decayed = tiny
+  original = train_original(decayed, to_train_data(data), RetrainProtocol(steps=STEPS))
+  decayed_ctx = ExplainContext.from_original(decayed, data, original,
+                                            RetrainProtocol(steps=STEPS))
+  for ctx, nonzero in ((constant_ctx, True), (decayed_ctx, False)):
+    model, original = ctx.model, ctx.original
     targets = top1_targets(ctx, [0])
-    explainer = get_explainer("metagrad", protocol="warm", warm_steps=15, measure="score",
-                              on_constant_lr="ignore")
+    explainer = warm_explainer(on_constant_lr="ignore")
     [got] = explainer.attributions(ctx, targets)
     _, order_key = seed_keys(0)
     user, item = int(targets.users[0]), int(targets.items[0])
