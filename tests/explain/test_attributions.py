@@ -76,7 +76,7 @@ def test_knn_attributions_are_the_cosine_and_explain_takes_the_largest():
 
 def test_fia_attributions_are_the_gap_influence_to_the_runner_up_shared_by_all_three():
   ctx, targets = context("mf")
-  fia = get_explainer("fia", k=3)
+  fia = get_explainer("fia", replacement_k=3)
   shared = fia.top_k_influence(ctx, targets)
   expected = fia.attributions(ctx, targets)
   for b, scores in enumerate(expected):

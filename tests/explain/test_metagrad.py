@@ -68,7 +68,7 @@ def test_batched_pullback_equals_one_target_at_a_time():
   traj = mg.trajectory(model, to_train_data(data), start=start, order_key=order_key,
                        steps=STEPS, batch_size=None)
   users, items, rivals = np.array([0, 1, 2]), np.array([3, 4, 5]), np.array([6, -1, 7])
-  batched = mg.metagradients(model, traj, users, items, rivals, target_chunk=2)
+  batched = mg.metagradients(model, traj, users, items, rivals, targets_per_batch=2)
   for b in range(3):
     one = mg.metagradients(model, traj, users[b:b + 1], items[b:b + 1], rivals[b:b + 1])[0]
     np.testing.assert_allclose(batched[b], one, rtol=1e-5, atol=1e-7)
