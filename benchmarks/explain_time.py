@@ -48,14 +48,15 @@ def define_flags():
   flags.DEFINE_integer("single_users", None, "Users explained one at a time; default 3 with "
                        "--quick, 10 otherwise.")
   flags.DEFINE_integer("epochs", None, "Training epochs; default 2 with --quick, 5 otherwise.")
-  flags.DEFINE_integer("k", 5, "Top-k list (ACCENT's candidates are top-2..top-k).")
+  flags.DEFINE_integer("replacement_k", 5, "ACCENT's top-k list: the candidate replacements "
+                       "are top-2..top-replacement_k.")
   flags.DEFINE_integer("e", 3, "IF explanation size.")
   flags.DEFINE_float("if_damping", 0.01, "Damping of the IF baseline's full Hessian.")
   flags.DEFINE_integer("if_max_iters", None, "MINRES iteration cap of the IF baseline; default "
                        "30 with --quick, 100 otherwise.")
   flags.DEFINE_integer("repeats", None, "Timed batched runs (best kept); default 2 with "
                        "--quick, 3 otherwise.")
-  flags.DEFINE_integer("chunk_size", 16, "Pairs per vmapped chunk.")
+  flags.DEFINE_integer("targets_per_batch", 16, "(user, item) pairs vmapped together.")
   flags.DEFINE_list("methods", list(METHODS), "Methods to time.")
   flags.DEFINE_integer("seed", 0, "Seed of the model and the user sample.")
   flags.DEFINE_string("output", str(DEFAULT_OUTPUT), "Where to write the JSON results.")
@@ -69,10 +70,11 @@ def _explainer(method: str, model, params, train, widths: dict, options: dict):
   if method == "if":
     explainer = get_explainer(
         "influence_function", e=options["e"], damping=options["if_damping"],
-        max_iters=options["if_max_iters"], chunk_size=options["chunk_size"],
+        max_iters=options["if_max_iters"], targets_per_batch=options["targets_per_batch"],
         history_width=widths["history"], on_fail="ignore")
   else:
-    explainer = get_explainer(method, k=options["k"], chunk_size=options["chunk_size"],
+    explainer = get_explainer(method, replacement_k=options["replacement_k"],
+                              targets_per_batch=options["targets_per_batch"],
                               history_width=widths["history"], item_width=widths["item"])
 
   def run(users):
@@ -134,9 +136,9 @@ def main(argv):
   num_users = FLAGS.users or (16 if quick else 50)
   num_single = FLAGS.single_users or (3 if quick else 10)
   epochs = FLAGS.epochs or (2 if quick else 5)
-  options = dict(k=FLAGS.k, e=FLAGS.e, if_damping=FLAGS.if_damping,
+  options = dict(replacement_k=FLAGS.replacement_k, e=FLAGS.e, if_damping=FLAGS.if_damping,
                  if_max_iters=FLAGS.if_max_iters or (30 if quick else 100),
-                 chunk_size=FLAGS.chunk_size)
+                 targets_per_batch=FLAGS.targets_per_batch)
   train = load("accent-ml100k")
   model = make_model("ncf", train)
   steps = epochs * steps_per_epoch(len(train), BATCH_SIZE)

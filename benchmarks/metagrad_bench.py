@@ -52,9 +52,9 @@ def config_for(users: int, steps: int, lds_users: int, lds_subsets: int):
   config.budgets = (3,)
   config.ks = (1,)
   config.methods = ("metagrad", "knn", "influence_function", "certified")
-  config.method_options.metagrad = {"target_chunk": 8}
+  config.method_options.metagrad = {"targets_per_batch": 8}
   config.method_options.certified = {"max_size": 5, "beam": 1, "budget": 6,
-                                     "proposer_options": {"target_chunk": 8}}
+                                     "proposer_options": {"targets_per_batch": 8}}
   config.model_settings.mf.steps = steps
   config.model_settings.mf.hparams = {"schedule": "cosine", "decay_steps": steps}
   for name in ("warm_paired", "scratch_cross"):

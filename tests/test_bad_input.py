@@ -208,7 +208,9 @@ def test_ill_typed_targets_and_records_are_refused(trained, tmp_path):
     ("knn", dict(e=0), r"knn: e=0 must be >= 1"),
     ("knn", dict(e=2.5), r"knn: e must be an integer, got 2.5"),
     ("knn", dict(size=3), r"explainer 'knn': .*options are e, name"),
-    ("accent", dict(k=1), r"accent: k=1 leaves no candidate replacement"),
+    ("accent", dict(replacement_k=1), r"accent: replacement_k=1 leaves no candidate replacement"),
+    ("fia", dict(k=3), r"explainer 'fia': .*\(k is now replacement_k\)"),
+    ("lcer", dict(chunk_size=2), r"\(chunk_size is now targets_per_batch\)"),
     ("lcer", dict(lam=float("nan")), r"lcer: lam=nan must be a finite number"),
     ("influence_function", dict(solver="qr"), r"solver='qr' is not one of"),
     ("kaffes", dict(length_weight=2.0), r"kaffes: length_weight=2 must lie in \[0, 1\]"),
@@ -230,7 +232,7 @@ def test_explainers_refuse_what_they_cannot_explain(trained):
     run_explainer(get_explainer("knn", e=2), bare_ctx, top1_targets(ctx, [0]))
   second = ctx.top_k([0], 2)[0][0, 1]
   with pytest.raises(ValueError, match=r"accent explains a user's top-1 item, but target"):
-    run_explainer(get_explainer("accent", k=3), ctx, Targets([0], [second]))
+    run_explainer(get_explainer("accent", replacement_k=3), ctx, Targets([0], [second]))
   with pytest.raises(ValueError,
                      match="sized for 5 users x 20 items but the training data has 12 x 20"):
     ExplainContext(model=make_model("mf", cd.make_synthetic(num_users=5, num_items=20, seed=1)),

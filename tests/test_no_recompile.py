@@ -86,7 +86,7 @@ def test_batched_influences_of_other_pairs_of_the_same_shape_do_not_compile(tiny
     rows = np.stack([train.history_rows(int(u))[:width] for u in users])
     targets = np.asarray([_unseen(train, int(u)) for u in users])
     return related_influences(tiny_mf, original.params, train, rows, np.asarray(users),
-                              targets, damping=1e-3, chunk_size=2, item_width=TINY_USERS)
+                              targets, damping=1e-3, targets_per_batch=2, item_width=TINY_USERS)
 
   influences([0, 1, 2])
   with compiles() as count:
@@ -108,11 +108,11 @@ def test_lcer_chunks_of_other_pairs_of_the_same_shape_do_not_compile():
   keys = pair_keys(jax.random.key(3), 7)
   explain = make_lcer(dense_item_score(lambda p, x: x @ p["w"] + p["b"], items), lam=0.05,
                       alpha=0.1, steps=5, learning_rate=0.05)
-  explain_in_chunks(explain, params, hist, mask, targets, margins, keys, chunk_size=2)
+  explain_in_chunks(explain, params, hist, mask, targets, margins, keys, targets_per_batch=2)
   other = rng.permutation(7)  # other pairs in the same 4 chunks of 2 (the last padded)
   with compiles() as count:
     result = explain_in_chunks(explain, params, hist[other], mask[other], targets[other],
-                               -margins, keys, chunk_size=2)
+                               -margins, keys, targets_per_batch=2)
   assert count[0] == 0
   assert result.removed.shape == mask.shape
 
@@ -125,8 +125,8 @@ def test_metagradients_of_more_targets_in_same_size_chunks_do_not_compile(tiny_m
                        order_key=order_key, steps=4, batch_size=None)
   users = np.arange(7)
   targets = np.asarray([_unseen(train, int(u)) for u in users])
-  mg.metagradients(tiny_mf, traj, users[:2], targets[:2], -np.ones(2), target_chunk=2)
+  mg.metagradients(tiny_mf, traj, users[:2], targets[:2], -np.ones(2), targets_per_batch=2)
   with compiles() as count:  # 4 chunks of 2 targets (the last padded)
-    grads = mg.metagradients(tiny_mf, traj, users, targets, -np.ones(7), target_chunk=2)
+    grads = mg.metagradients(tiny_mf, traj, users, targets, -np.ones(7), targets_per_batch=2)
   assert count[0] == 0
   assert grads.shape == (7, tiny_data.num_rows)

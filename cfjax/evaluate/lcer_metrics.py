@@ -25,7 +25,7 @@ from cfjax.rank import in_top_k_jnp
 
 
 def sufficiency_necessity(score_fn: Callable, params, x_f, removed, items, k: int, *,
-                          chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+                          targets_per_batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
   """Per-pair sufficiency (i in R*_u) and necessity (i not in R~_u) (Wen et al., eqs. 13-14).
 
   Args:
@@ -35,7 +35,7 @@ def sufficiency_necessity(score_fn: Callable, params, x_f, removed, items, k: in
     removed: bool[P, I] the counterfactual sets (e).
     items: int[P] the recommended items.
     k: list length K.
-    chunk_size: rows per scoring call.
+    targets_per_batch: pairs per scoring call.
 
   Returns:
     (sufficient bool[P], necessary bool[P]) as numpy arrays.
@@ -48,10 +48,11 @@ def sufficiency_necessity(score_fn: Callable, params, x_f, removed, items, k: in
     raise ValueError(f"x_f {x_f.shape}, removed {removed.shape}, items {items.shape} must agree "
                      "on [P, I] and P")
   suff, nec = [], []
-  for s in range(0, len(items), chunk_size):
-    x = jnp.asarray(x_f[s:s + chunk_size])
-    e = jnp.asarray(removed[s:s + chunk_size], jnp.float32)
-    it = jnp.asarray(items[s:s + chunk_size])
+  step = int(targets_per_batch)
+  for s in range(0, len(items), step):
+    x = jnp.asarray(x_f[s:s + step])
+    e = jnp.asarray(removed[s:s + step], jnp.float32)
+    it = jnp.asarray(items[s:s + step])
     x_star, x_tilde = e * x, (1.0 - e) * x
     suff.append(np.asarray(in_top_k_jnp(score_fn(params, x_star), x_star > 0, it, k)))
     nec.append(np.asarray(~in_top_k_jnp(score_fn(params, x_tilde), x_tilde > 0, it, k)))

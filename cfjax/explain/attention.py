@@ -92,25 +92,28 @@ class AttentionSelection:
   Attributes:
     name: "pure_attention" or "attention".
     keep_only_improving: attention's rule (True) or pure attention's (False).
-    k: top-k size (>= 2): the candidate replacements are top-2..top-k.
+    replacement_k: the size of the top-k list the replacement comes from (ACCENT's k, its
+      I_rep; >= 2): the candidate replacements are top-2..top-replacement_k. Not the
+      validity K (which is always `k`).
   """
 
   name: str
   keep_only_improving: bool
-  k: int = 5
+  replacement_k: int = 5
   requires: ClassVar[tuple[str, ...]] = ("attention_weights", "attach_weights")
   cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
-    if check_int(self.k, f"{self.name}: k") < 2:
-      raise ValueError(f"{self.name}: k={self.k} leaves no candidate replacement; pass k >= 2")
+    if check_int(self.replacement_k, f"{self.name}: replacement_k") < 2:
+      raise ValueError(f"{self.name}: replacement_k={self.replacement_k} leaves no candidate "
+                       "replacement; pass replacement_k >= 2")
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
-    """[B] records; extra holds k, the top-k and scores, the attention order and weights, the
-    predicted scores after removal and seconds_per_pair."""
+    """[B] records; extra holds k (= replacement_k), the top-k and scores, the attention
+    order and weights, the predicted scores after removal and seconds_per_pair."""
     ctx.check_targets(targets)
     weights_fn, scores_fn = _functions(ctx.model)
-    top_items, top_scores = ctx.top_k(targets.users, int(self.k))
+    top_items, top_scores = ctx.top_k(targets.users, int(self.replacement_k))
     wrong = np.flatnonzero(top_items[:, 0] != targets.items)
     if wrong.size:
       b = int(wrong[0])
@@ -136,7 +139,7 @@ class AttentionSelection:
       removed, best, gap, scores, success = select(order, scores_without, top_scores[b],
                                                    self.keep_only_improving)
       deleted = tuple(int(items[b, p]) for p in removed) if success else ()
-      extra = {"k": int(self.k), "failed": not success,
+      extra = {"k": int(self.replacement_k), "failed": not success,
                "top_k": [int(i) for i in top_items[b]],
                "top_k_scores": [float(s) for s in top_scores[b]],
                "predicted_gap": gap,

@@ -2,7 +2,7 @@
 
 Every method in cfjax has one call shape:
 
-    explainer = get_explainer("accent", k=5)
+    explainer = get_explainer("accent", replacement_k=5)
     records = explainer.explain(ctx, targets)      # one `Explanation` per target, in order
 
 `ctx` (`ExplainContext`) carries the trained model and its training data, how it was trained
@@ -297,11 +297,17 @@ def explainers_costing(*costs: str) -> tuple[str, ...]:
   return tuple(name for name in available_explainers() if cost_of(get_explainer(name)) in costs)
 
 
+# Options renamed so that one name means one thing (docs/architecture.md, "Names"): old -> new.
+RENAMED_OPTIONS = {"k": "replacement_k", "chunk_size": "targets_per_batch",
+                   "target_chunk": "targets_per_batch"}
+
+
 def get_explainer(name: str, **options) -> Explainer:
-  """The explainer `name` built with `options`, e.g. `get_explainer("accent", k=5)`.
+  """The explainer `name` built with `options`, e.g. `get_explainer("accent", replacement_k=5)`.
 
   Raises:
-    ValueError: on an unknown name or option (one line naming the choices).
+    ValueError: on an unknown name or option (one line naming the choices, and the new name
+      of a renamed option, `RENAMED_OPTIONS`).
   """
   factory = EXPLAINERS.get(name)
   try:
@@ -310,8 +316,10 @@ def get_explainer(name: str, **options) -> Explainer:
     target = getattr(factory, "func", factory)  # a functools.partial's class
     fields = [f.name for f in dataclasses.fields(target)] if dataclasses.is_dataclass(
         target) else []
-    raise ValueError(f"explainer {name!r}: {e}" + (f"; its options are {', '.join(fields)}"
-                                                   if fields else "")) from None
+    renamed = [f"{old} is now {new}" for old, new in RENAMED_OPTIONS.items()
+               if old in options and old not in fields and new in fields]
+    raise ValueError(f"explainer {name!r}: {e}" + "".join(f" ({note})" for note in renamed)
+                     + (f"; its options are {', '.join(fields)}" if fields else "")) from None
 
 
 def explainers_for(model: Recommender, costs: Sequence[str] = COSTS) -> tuple[str, ...]:

@@ -59,7 +59,7 @@ class Selection(NamedTuple):
 
 def fia_influences(model: Recommender, params: Params, train, users: np.ndarray,
                    history_rows: np.ndarray, top_items: np.ndarray, *, damping: float = 1e-6,
-                   chunk_size: int = 16, item_width: int | None = None) -> np.ndarray:
+                   targets_per_batch: int = 16, item_width: int | None = None) -> np.ndarray:
   """FIA influences I(z, y_u,t) of every history row z on every top-k item t (ACCENT eq. 5).
 
   One jitted, vmapped computation over all B * K (user, target) pairs.
@@ -72,7 +72,7 @@ def fia_influences(model: Recommender, params: Params, train, users: np.ndarray,
     history_rows: int32[B, R] each user's padded training rows (`padded_histories`).
     top_items: int[B, K] each user's top-k list (rec first).
     damping: lambda added to FIA's Hessian (1e-6 in ACCENT's NCF code).
-    chunk_size: pairs per vmapped chunk.
+    targets_per_batch: (user, target) pairs vmapped together (lax.map's batch size).
     item_width: static pad width of the target items' rows (default: batch max, rounded).
 
   Returns:
@@ -83,7 +83,8 @@ def fia_influences(model: Recommender, params: Params, train, users: np.ndarray,
   pair_rows = np.repeat(history_rows, k, axis=0)
   influence = related_influences(model, params, train, pair_rows, pair_users,
                                  np.asarray(top_items).ravel(), damping=damping,
-                                 solver="explicit", subset="target", chunk_size=chunk_size,
+                                 solver="explicit", subset="target",
+                                 targets_per_batch=targets_per_batch,
                                  item_width=item_width)
   influence = influence.reshape(num_users, k, history_rows.shape[1])
   if model.attach_weights is not None:
@@ -93,7 +94,7 @@ def fia_influences(model: Recommender, params: Params, train, users: np.ndarray,
 
 
 @functools.lru_cache(maxsize=None)
-def _history_effect_fn(model: Recommender, num_rows: int, chunk_size: int = 8):
+def _history_effect_fn(model: Recommender, num_rows: int, rows_per_batch: int = 8):
   bind = model.attach_weights
 
   def one_row(params, user, items, row):
@@ -105,7 +106,7 @@ def _history_effect_fn(model: Recommender, num_rows: int, chunk_size: int = 8):
     base = model.predict(bind(params, jnp.ones(num_rows)), jnp.full(items.shape, user,
                                                                    jnp.int32), items)
     without = jax.lax.map(lambda row: one_row(params, user, items, row), rows,
-                          batch_size=chunk_size)  # [R, K]
+                          batch_size=rows_per_batch)  # [R, K]
     return jnp.where(rows[None, :] >= 0, base[:, None] - without.T, 0.0)
 
   return fn
@@ -263,40 +264,45 @@ class InfluenceSelection:
   Attributes:
     name: the method ("pure_fia", "fia" or "accent").
     rule: (scores [K], influence [K, R], valid [R]) -> `Selection`.
-    k: top-k size (>= 2): the candidate replacements are top-2..top-k.
+    replacement_k: the size of the top-k list the replacement comes from (ACCENT's k, its
+      I_rep; >= 2): the candidate replacements are top-2..top-replacement_k. Not the
+      validity K (which is always `k`).
     damping: lambda of FIA's Hessian (1e-6 as in ACCENT's NCF code).
-    chunk_size: (user, target) pairs per vmapped chunk (memory bound).
+    targets_per_batch: (user, target) pairs vmapped together (memory bound).
     history_width: static pad width of histories (default batch max, rounded up to 32).
     item_width: static pad width of the target items' rows (default batch max, rounded).
   """
 
   name: str
   rule: Rule
-  k: int = 5
+  replacement_k: int = 5
   damping: float = 1e-6
-  chunk_size: int = 16
+  targets_per_batch: int = 16
   history_width: int | None = None
   item_width: int | None = None
   requires = ("row_losses", "related_rows")
   cost: ClassVar[str] = "fast"
 
   def __post_init__(self):
-    if check_int(self.k, f"{self.name}: k") < 2:
-      raise ValueError(f"{self.name}: k={self.k} leaves no candidate replacement; pass k >= 2")
+    if check_int(self.replacement_k, f"{self.name}: replacement_k") < 2:
+      raise ValueError(f"{self.name}: replacement_k={self.replacement_k} leaves no candidate "
+                       "replacement; pass replacement_k >= 2")
     check_number(self.damping, f"{self.name}: damping", minimum=0)
-    check_int(self.chunk_size, f"{self.name}: chunk_size", minimum=1)
+    check_int(self.targets_per_batch, f"{self.name}: targets_per_batch", minimum=1)
 
   def top_k_influence(self, ctx: ExplainContext, targets: Targets) -> TopKInfluence:
     """The shared influence computation, cached on `ctx` by users and settings."""
-    key = ("fia_top_k", targets.users.tobytes(), int(self.k), float(self.damping),
-           int(self.chunk_size), self.history_width, self.item_width)
+    key = ("fia_top_k", targets.users.tobytes(), int(self.replacement_k),
+           float(self.damping), int(self.targets_per_batch), self.history_width,
+           self.item_width)
 
     def compute():
       start = time.perf_counter()
-      top_items, top_scores = ctx.top_k(targets.users, int(self.k))
+      top_items, top_scores = ctx.top_k(targets.users, int(self.replacement_k))
       rows, items = padded_histories(ctx.train, targets.users, self.history_width)
       influence = fia_influences(ctx.model, ctx.params, ctx.train, targets.users, rows,
-                                 top_items, damping=self.damping, chunk_size=self.chunk_size,
+                                 top_items, damping=self.damping,
+                                 targets_per_batch=self.targets_per_batch,
                                  item_width=self.item_width)
       return TopKInfluence(top_items, top_scores, rows, items, influence,
                            (time.perf_counter() - start) / len(targets))
@@ -332,8 +338,8 @@ class InfluenceSelection:
     return out
 
   def explain(self, ctx: ExplainContext, targets: Targets) -> list[Explanation]:
-    """[B] records; extra holds k, the top-k and scores, predicted and initial gaps,
-    predicted scores after removal, the influence ordering on rec's score, and
+    """[B] records; extra holds k (= replacement_k), the top-k and scores, predicted and
+    initial gaps, predicted scores after removal, the influence ordering on rec's score, and
     seconds_per_pair (the shared influence computation / B, plus this rule's selection)."""
     self.check_top1(ctx, targets)
     shared = self.top_k_influence(ctx, targets)
@@ -345,7 +351,7 @@ class InfluenceSelection:
       seconds = shared.seconds_per_user + time.perf_counter() - tick
       records.append(_record(self.name, user, shared.top_items[b], shared.top_scores[b],
                              shared.history_items[b], shared.influence[b], valid, selection,
-                             int(self.k), seconds))
+                             int(self.replacement_k), seconds))
     return records
 
 

@@ -48,8 +48,8 @@ def select_top_e(influence, valid, e: int) -> np.ndarray:
   return positions[np.argsort(-influence[positions], kind="stable")[:e]]
 
 
-def default_chunk_size(hessian_rows: str) -> int:
-  """Pairs per vmapped chunk: 1 for the full Hessian on CPU, else 16.
+def default_targets_per_batch(hessian_rows: str) -> int:
+  """Pairs vmapped together: 1 for the full Hessian on CPU, else 16.
 
   With hessian_rows="all" every HVP runs over all N training rows; vmapped over 16 pairs on
   XLA:CPU its gathers/scatter-adds with a pair axis cost more than 16 one-pair HVPs (the
@@ -74,7 +74,8 @@ class InfluenceFunction:
     hessian_rows: "all" (default) or "related" (FIA's rows of u or i).
     damping: lambda added to H (0.01: NCF's Hessian is not positive definite).
     max_iters, tol: MINRES/CG iteration cap and relative tolerance.
-    chunk_size: pairs per vmapped chunk (default `default_chunk_size`).
+    targets_per_batch: (user, target) pairs vmapped together (lax.map's batch size inside
+      one compiled call; default `default_targets_per_batch`).
     history_width, item_width: static pad widths (default: batch max, rounded up to 32).
     on_fail: what a non-converged MINRES/CG solve does: "warn", "raise" or "ignore"; each
       record says whether its solve converged either way.
@@ -87,7 +88,7 @@ class InfluenceFunction:
   damping: float = 0.01
   max_iters: int = 100
   tol: float = 1e-6
-  chunk_size: int | None = None
+  targets_per_batch: int | None = None
   history_width: int | None = None
   item_width: int | None = None
   on_fail: str = "warn"
@@ -118,16 +119,16 @@ class InfluenceFunction:
     if self.hessian_rows not in ("all", "related"):
       raise ValueError(f"hessian_rows={self.hessian_rows!r} is not 'all' or 'related'; pass "
                        "one of those")
-    chunk_size = (default_chunk_size(self.hessian_rows) if self.chunk_size is None
-                  else int(self.chunk_size))
+    per_batch = (default_targets_per_batch(self.hessian_rows) if self.targets_per_batch is None
+                 else int(self.targets_per_batch))
     if self.hessian_rows == "related":
       return related_influences(ctx.model, ctx.params, ctx.train, history_rows, targets.users,
                                 targets.items, damping=self.damping, solver=self.solver,
-                                subset=self.subset, chunk_size=chunk_size,
+                                subset=self.subset, targets_per_batch=per_batch,
                                 item_width=self.item_width, on_fail=self.on_fail), None
     return full_influences(ctx.model, ctx.params, ctx.train, history_rows, targets.users,
                            targets.items, damping=self.damping, solver=self.solver,
-                           subset=self.subset, chunk_size=chunk_size, tol=self.tol,
+                           subset=self.subset, targets_per_batch=per_batch, tol=self.tol,
                            max_iters=self.max_iters, on_fail=self.on_fail)
 
   def history_influences(self, ctx: ExplainContext, targets: Targets):
@@ -140,7 +141,7 @@ class InfluenceFunction:
     """
     key = ("influence_function", targets.users.tobytes(), targets.items.tobytes(),
            self.solver, self.subset, self.hessian_rows, float(self.damping),
-           int(self.max_iters), float(self.tol), self.chunk_size, self.history_width,
+           int(self.max_iters), float(self.tol), self.targets_per_batch, self.history_width,
            self.item_width, self.on_fail)
 
     def compute():

@@ -265,7 +265,7 @@ def pad_histories(x_rows, multiple: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 
 def explain_in_chunks(explain: Callable, params: Params, hist, mask, items, margins, keys, *,
-                      chunk_size: int | None = None) -> LcerResult:
+                      targets_per_batch: int | None = None) -> LcerResult:
   """Runs `explain` over chunks of pairs (last chunk padded, so one compile) and concatenates.
 
   Args:
@@ -276,7 +276,7 @@ def explain_in_chunks(explain: Callable, params: Params, hist, mask, items, marg
     items: as `explain`, with P pairs.
     margins: as `explain`, with P pairs.
     keys: as `explain`, with P pairs.
-    chunk_size: pairs per call (None: all at once).
+    targets_per_batch: pairs per compiled call (None: all at once).
 
   Returns:
     An `LcerResult` of host numpy arrays with P rows.
@@ -286,7 +286,7 @@ def explain_in_chunks(explain: Callable, params: Params, hist, mask, items, marg
   total = len(items)
   if total == 0:
     raise ValueError("no pairs to explain; pass at least one (user, item) pair")
-  size = total if chunk_size is None else max(1, min(int(chunk_size), total))
+  size = total if targets_per_batch is None else max(1, min(int(targets_per_batch), total))
   parts = []
   for start in range(0, total, size):
     index = np.minimum(np.arange(start, start + size), total - 1)
@@ -355,7 +355,7 @@ class Lcer:
     alpha: alpha of eq. (11) (ML-100K 0.1, ML-1M 0.04).
     steps: Adam steps per target (3000).
     seed: the key of the Gumbel noise.
-    chunk_size: targets per compiled call (None: all at once).
+    targets_per_batch: targets per compiled call (None: all at once).
     name: the method name.
   """
 
@@ -364,7 +364,7 @@ class Lcer:
   alpha: float = 0.1
   steps: int = 3000
   seed: int = 0
-  chunk_size: int | None = None
+  targets_per_batch: int | None = None
   name: str = "lcer"
   requires = ("score_rows",)
   cost: ClassVar[str] = "fast"
@@ -387,7 +387,8 @@ class Lcer:
     """
     ctx.check_targets(targets)
     key = ("lcer", targets.users.tobytes(), targets.items.tobytes(), int(self.k),
-           float(self.lam), float(self.alpha), int(self.steps), int(self.seed), self.chunk_size)
+           float(self.lam), float(self.alpha), int(self.steps), int(self.seed),
+           self.targets_per_batch)
 
     def compute():
       start = time.perf_counter()
@@ -404,7 +405,7 @@ class Lcer:
       result = explain_in_chunks(explain, ctx.params, hist, mask, targets.items,
                                  top_scores[:, int(self.k)],
                                  pair_keys(jax.random.key(int(self.seed)), len(targets)),
-                                 chunk_size=self.chunk_size)
+                                 targets_per_batch=self.targets_per_batch)
       return result, hist, mask, (time.perf_counter() - start) / len(targets)
 
     return ctx.cached(key, compute)

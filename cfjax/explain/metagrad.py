@@ -155,11 +155,11 @@ def _pull(pullback, cotangents):
 
 
 def metagradients(model: Recommender, traj: Trajectory, users, items, competitors, *,
-                  target_chunk: int = 16) -> np.ndarray:
+                  targets_per_batch: int = 16) -> np.ndarray:
   """d margin_b / d w_n for every target b and training row n: float32[B, N].
 
-  The pullback runs vmapped over chunks of `target_chunk` targets (the last chunk padded with
-  copies, so it compiles once); every chunk reuses the one forward trajectory.
+  The pullback runs vmapped over chunks of `targets_per_batch` targets (the last chunk padded
+  with copies, so it compiles once); every chunk reuses the one forward trajectory.
 
   Args:
     model: the recommender the trajectory was run with.
@@ -167,16 +167,16 @@ def metagradients(model: Recommender, traj: Trajectory, users, items, competitor
     users: int[B] the targets' users.
     items: int[B] the targets' items.
     competitors: int[B] the item whose score is subtracted, or -1 for the score alone.
-    target_chunk: targets per vmapped pullback.
+    targets_per_batch: targets per vmapped pullback.
 
   Returns:
     float32[B, N].
   """
   users, items, competitors = (np.asarray(x, np.int32).ravel() for x in (users, items,
                                                                           competitors))
-  check_int(target_chunk, "target_chunk", minimum=1)
+  check_int(targets_per_batch, "targets_per_batch", minimum=1)
   count = users.size
-  chunk = min(int(target_chunk), count)
+  chunk = min(int(targets_per_batch), count)
   out = []
   for start in range(0, count, chunk):
     index = np.arange(start, start + chunk).clip(max=count - 1)
@@ -203,7 +203,7 @@ class Metagrad:
       steps from the trained original and its optimizer state).
     warm_steps: steps of the warm continuation.
     remat_every: checkpoint block length (None: ~sqrt(steps)).
-    target_chunk: targets per vmapped pullback.
+    targets_per_batch: targets per vmapped pullback.
     on_constant_lr: "warn" (default) or "ignore" when the model declares a constant step size
       (hparams without schedule="cosine"), where the metagradient is not meaningful.
     name: the method name.
@@ -215,7 +215,7 @@ class Metagrad:
   protocol: str = "scratch"
   warm_steps: int = 100
   remat_every: int | None = None
-  target_chunk: int = 16
+  targets_per_batch: int = 16
   on_constant_lr: str = "warn"
   name: str = "metagrad"
   requires = ("row_losses",)
@@ -225,7 +225,7 @@ class Metagrad:
     check_int(self.e, f"{self.name}: e", minimum=1)
     check_int(self.k, f"{self.name}: k", minimum=1)
     check_int(self.warm_steps, f"{self.name}: warm_steps", minimum=1)
-    check_int(self.target_chunk, f"{self.name}: target_chunk", minimum=1)
+    check_int(self.targets_per_batch, f"{self.name}: targets_per_batch", minimum=1)
     if self.remat_every is not None:
       check_int(self.remat_every, f"{self.name}: remat_every", minimum=1)
     for option, value, choices in (("measure", self.measure, MEASURES),
@@ -279,14 +279,14 @@ class Metagrad:
       their pullbacks)).
     """
     key = ("metagrad", targets.users.tobytes(), targets.items.tobytes(), self.k, self.measure,
-           self.protocol, self.warm_steps, self.remat_every, self.target_chunk)
+           self.protocol, self.warm_steps, self.remat_every, self.targets_per_batch)
 
     def compute():
       start = time.perf_counter()
       traj = self.trajectory(ctx)
       competitors = self.competitors(ctx, targets)
       grads = metagradients(ctx.model, traj, targets.users, targets.items, competitors,
-                            target_chunk=self.target_chunk)
+                            targets_per_batch=self.targets_per_batch)
       rows, history_items = padded_histories(ctx.train, targets.users)
       g = np.where(rows >= 0, np.take_along_axis(grads, np.maximum(rows, 0), axis=1), 0.0)
       predict = ctx.model.predict

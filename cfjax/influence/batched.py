@@ -3,9 +3,9 @@
 Every influence explainer needs, for many (user u, target item t) pairs, the influence of
 each of u's training rows z on the predicted score f(u, t). The heavy part is one
 inverse-HVP per pair (`make_score_change_fn`); it runs for all pairs in ONE jitted call:
-`lax.map` over the pairs in vmapped chunks of `chunk_size` (bounded memory). Histories are
-padded to a static width with -1 (masked), so one compile serves every batch of the same
-padded shape.
+`lax.map` over the pairs in vmapped batches of `targets_per_batch` (bounded memory).
+Histories are padded to a static width with -1 (masked), so one compile serves every batch
+of the same padded shape.
 
 Sign convention. The toolkit returns score_change(z) = f^{-z}(u, t) - f(u, t). The functions
 here return ACCENT's influence (Tran et al., eq. 5), I(z, y_ut) = y_ut - y_ut^{-z} =
@@ -90,7 +90,7 @@ def related_data(train: Interactions, history_rows: np.ndarray, users: np.ndarra
 
 @functools.lru_cache(maxsize=None)
 def make_related_influence_fn(model: Recommender, *, damping: float, solver: str = "explicit",
-                              subset: str | None = "target", chunk_size: int = 16,
+                              subset: str | None = "target", targets_per_batch: int = 16,
                               tol: float = 1e-6, max_iters: int = 100) -> Callable:
   """Jitted batched FIA influences over compact related-row data (FIA; ACCENT eq. 5).
 
@@ -115,15 +115,15 @@ def make_related_influence_fn(model: Recommender, *, damping: float, solver: str
   @jax.jit
   def fn(params, data, weights, users, targets, rows):
     pairs = (data, weights, users, targets, rows)
-    return jax.lax.map(functools.partial(one, params), pairs, batch_size=chunk_size)
+    return jax.lax.map(functools.partial(one, params), pairs, batch_size=targets_per_batch)
 
   return fn
 
 
 @functools.lru_cache(maxsize=None)
 def make_full_influence_fn(model: Recommender, *, damping: float, solver: str = "cg",
-                           subset: str | None = None, chunk_size: int = 16, tol: float = 1e-6,
-                           max_iters: int = 100) -> Callable:
+                           subset: str | None = None, targets_per_batch: int = 16,
+                           tol: float = 1e-6, max_iters: int = 100) -> Callable:
   """Jitted batched influences with the Hessian of the WHOLE training loss (Yao et al. eq. 10).
 
   Returns:
@@ -139,7 +139,7 @@ def make_full_influence_fn(model: Recommender, *, damping: float, solver: str = 
       user, target, pair_rows = pair
       result = score_change(params, data, user, target, pair_rows)
       return -result.score_change, result.report
-    return jax.lax.map(one, (users, targets, rows), batch_size=chunk_size)
+    return jax.lax.map(one, (users, targets, rows), batch_size=targets_per_batch)
 
   return fn
 
@@ -147,12 +147,12 @@ def make_full_influence_fn(model: Recommender, *, damping: float, solver: str = 
 def related_influences(model: Recommender, params: Params, train: Interactions,
                        history_rows: np.ndarray, users: np.ndarray, targets: np.ndarray, *,
                        damping: float, solver: str = "explicit", subset: str | None = "target",
-                       chunk_size: int = 16, item_width: int | None = None,
+                       targets_per_batch: int = 16, item_width: int | None = None,
                        on_fail: str = "warn") -> np.ndarray:
   """Host wrapper: FIA influences I(z, y_ut) of each pair's user rows, float[P, R] (eq. 5)."""
   compact = related_data(train, history_rows, users, targets, item_width)
   fn = make_related_influence_fn(model, damping=float(damping), solver=solver, subset=subset,
-                                 chunk_size=int(chunk_size))
+                                 targets_per_batch=int(targets_per_batch))
   influence, report = fn(params, compact.data, compact.weights, jnp.asarray(users, jnp.int32),
                          jnp.asarray(targets, jnp.int32), compact.rows)
   if report is not None:
@@ -163,12 +163,12 @@ def related_influences(model: Recommender, params: Params, train: Interactions,
 def full_influences(model: Recommender, params: Params, train: Interactions,
                     history_rows: np.ndarray, users: np.ndarray, targets: np.ndarray, *,
                     damping: float, solver: str = "minres", subset: str | None = None,
-                    chunk_size: int = 1, tol: float = 1e-6, max_iters: int = 100,
+                    targets_per_batch: int = 1, tol: float = 1e-6, max_iters: int = 100,
                     on_fail: str = "warn") -> tuple[np.ndarray, dict | None]:
   """Host wrapper: I(z, y_ut) of each pair's user rows with the Hessian of the WHOLE training
   loss (Yao et al. eq. 10), float[P, R], and the per-pair solver report as numpy (or None)."""
   fn = make_full_influence_fn(model, damping=float(damping), solver=solver, subset=subset,
-                              chunk_size=int(chunk_size), tol=float(tol),
+                              targets_per_batch=int(targets_per_batch), tol=float(tol),
                               max_iters=int(max_iters))
   influence, report = fn(params, to_train_data(train), jnp.asarray(users, jnp.int32),
                          jnp.asarray(targets, jnp.int32), jnp.asarray(history_rows))

@@ -110,13 +110,13 @@ def check_rcf_settings(config) -> None:
 
 
 def table_ks(config) -> tuple[int, ...]:
-  """The candidate set sizes k of the table: config.ks (default ACCENT's 5, 10, 20); each
-  k >= 2, since the replacement is one of the top-2..top-k."""
-  ks = tuple(int(k) for k in (config.get("ks") or KS))
+  """The candidate set sizes k of the table: config.replacement_ks (default ACCENT's 5, 10,
+  20); each k >= 2, since the replacement is one of the top-2..top-k."""
+  ks = tuple(int(k) for k in (config.get("replacement_ks") or KS))
   for k in ks:
     if k < 2:
-      raise ValueError(f"ks entry {k} must be >= 2 (the replacement is one of top-2..top-k); "
-                       "pass e.g. --config.ks=5,10,20")
+      raise ValueError(f"replacement_ks entry {k} must be >= 2 (the replacement is one of "
+                       "top-2..top-k); pass e.g. --config.replacement_ks=5,10,20")
   return ks
 
 
@@ -152,6 +152,10 @@ def explain_k(ctx: ExplainContext, targets: Targets, k: int,
               fia_options: dict | None = None) -> list[Explanation]:
   """Every method's explanation of every target at candidate set size k.
 
+  `k` keeps the paper's name here (Table 1's columns k = 5, 10, 20): it is ACCENT's I_rep, the
+  top-k list the replacement comes from, passed to the explainers as `replacement_k` (their
+  `k` would be the validity K).
+
   The methods share the FIA influences I(z, y_ut) (ACCENT eq. 5) of every history row z on
   every top-k item t through `ctx.cache`, computed once per k (the cache key holds k).
 
@@ -159,15 +163,15 @@ def explain_k(ctx: ExplainContext, targets: Targets, k: int,
     ctx: the trained original's context.
     targets: [B] users and their top-1 items (`top1_targets`).
     k: the top-k size: the candidate replacements are top-2..top-k.
-    methods: registered explainer names run with `k=k`.
-    fia_options: more options of the FIA methods (`FIA_METHODS`; RCF: damping, chunk_size).
+    methods: registered explainer names run with `replacement_k=k`.
+    fia_options: more options of the FIA methods (`FIA_METHODS`; RCF: damping, targets_per_batch).
 
   Returns:
     [len(methods) * B] records, method by method, each with extra["k"] = k.
   """
   records = []
   for method in tqdm(methods, desc=f"explaining (k={k})", unit="method", leave=False):
-    options = {"k": k, **((fia_options or {}) if method in FIA_METHODS else {})}
+    options = {"replacement_k": k, **((fia_options or {}) if method in FIA_METHODS else {})}
     records += [cf_table.with_k(record, k)
                 for record in run_explainer(get_explainer(method, **options), ctx, targets)]
   return records
@@ -305,9 +309,9 @@ def rcf_half(config, train: Interactions) -> Half:
                   spec.with_steps(verify_steps)).with_seeds(seeds)
   return Half(
       model="rcf", dataset=RCF_DATASET, methods=RCF_METHODS,
-      # One (user, item) pair per vmapped FIA chunk: RCF's Hessian over a pair's related rows
+      # One (user, item) pair per vmapped FIA batch: RCF's Hessian over a pair's related rows
       # holds every row's attention activations (16 pairs asked for 28 GB).
-      fia_options={"damping": RCF_DAMPING, "chunk_size": 1},
+      fia_options={"damping": RCF_DAMPING, "targets_per_batch": 1},
       published=published.ACCENT_TABLE1_RCF, users=config.rcf_users,
       spec=spec, verification=verification.with_chunk_size(int(config.chunk_size or 1)),
       facts={"model": "rcf", "methods": list(RCF_METHODS), "fia_damping": RCF_DAMPING,

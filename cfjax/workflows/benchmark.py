@@ -248,7 +248,7 @@ def amortised_settings(config, dataset: str) -> ml_collections.ConfigDict:
       "dataset": dataset, "seed": int(config.seed), "epochs": int(config.multvae.epochs),
       "num_users": int(config.users), "heldout_users": None, "cache_dir": config.cache_dir,
       "lam": None, "alpha": None, "steps": 1, "kaffes_expansions": 1,
-      "methods": tuple(lcer_pipeline.METHODS), "chunk_size": None, "preset": "benchmark",
+      "methods": tuple(lcer_pipeline.METHODS), "targets_per_batch": None, "preset": "benchmark",
       "k": 1})
 
 

@@ -144,8 +144,7 @@ def resolve_methods(request: Request, model) -> list[str]:
 
 def options_of(name: str, request: Request) -> dict:
   """The explainer's options from the request: e = size and the seed where the method takes
-  them (a method's own `k`, e.g. ACCENT's candidate list, keeps its default: it is not the
-  validity K)."""
+  them (ACCENT's `replacement_k`, its candidate list, keeps its default)."""
   fields = {field.name for field in dataclasses.fields(type(get_explainer(name)))}
   options = {"e": request.size, "seed": request.seed}
   return {key: value for key, value in options.items() if key in fields}

@@ -39,7 +39,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.users = ml_collections.FieldReference(None, field_type=int)  # None: all 452
   config.train_steps = PAPER_STEPS  # minibatch Adam steps of the original
   config.batch_size = 1246  # rows per step of the original's training
-  config.ks = (5, 10, 20)  # candidate set sizes k (the replacement is one of top-2..top-k)
+  # ACCENT's k: sizes of the top-k list the replacement comes from (top-2..top-k); not the
+  # validity K
+  config.replacement_ks = (5, 10, 20)
   config.verify_steps = PAPER_STEPS  # warm retraining steps per verification
   config.verify_seeds = 5  # retraining seeds 0..n-1 (they change the batch order)
   # rows per verification step; 0 = full batch, as ACCENT's NCF retrain.py feeds all kept rows

@@ -69,10 +69,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
       "verified": {"budget": 2, "per_round": 2, "max_candidates": 20_000},
       "lcer": {"k": 1, "steps": 3000}, "kaffes": {"k": 1}, "loo_fia": {"k": 1},
       "loo_accent": {"k": 1},
-      # pairs per vmapped FIA chunk; 1 for a graph model (LightGCN), whose explicit FIA
+      # pairs per vmapped FIA batch; 1 for a graph model (LightGCN), whose explicit FIA
       # Hessian vmaps a full-graph propagation per direction and pair (~6 GB a pair on ML-100K)
-      "accent": {"chunk_size": 16}, "fia": {"chunk_size": 16},
-      "pure_fia": {"chunk_size": 16}})
+      "accent": {"targets_per_batch": 16}, "fia": {"targets_per_batch": 16},
+      "pure_fia": {"targets_per_batch": 16}})
   config.protocols = ml_collections.ConfigDict({
       # retrain from the original's init and batch order: the deletion is the only difference
       "scratch_paired": {"kind": "scratch", "seed_offsets": (0,), "steps": None},

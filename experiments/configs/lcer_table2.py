@@ -30,7 +30,7 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
   config.kaffes_expansions = 30  # KaffesCE search budget
   config.lam = ml_collections.FieldReference(None, field_type=float)  # None: the paper's
   config.alpha = ml_collections.FieldReference(None, field_type=float)  # None: the paper's
-  config.chunk_size = ml_collections.FieldReference(None, field_type=int)  # LCER pairs per call
+  config.targets_per_batch = ml_collections.FieldReference(None, field_type=int)  # LCER pairs/call
   config.cache_dir = "results/cache/lcer"  # trained Mult-VAEs and LCER grid points
   config.output_dir = ""
   if preset == "smoke":

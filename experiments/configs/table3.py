@@ -29,10 +29,10 @@ def model_config(name: str, preset: str) -> ml_collections.ConfigDict:
   model.steps = STEPS[name][preset]
   model.batch_size = ml_collections.FieldReference(None, field_type=int)  # None/0: full batch
   model.hparams = ml_collections.ConfigDict()  # extra make_model hyperparameters
-  # Verification retrains under seed + this: 1 = another seed than the original's, so `none`
+  # Verification retrains under seed + seed_offset: 1 = another seed than the original's, so `none`
   # measures the retraining noise floor; 0 = paired with the original (only the deletion
   # differs, `none` is exactly 0).
-  model.verify_seed_offset = 1
+  model.seed_offset = 1
   if name == "ncf":
     # ACCENT's NeuMF (L2 1e-3 on all weights, Adam 1e-3) is not personalised after 600 steps
     # (6 distinct top-1 items over 95 MovieLens users, 96 % of simulated Delta y exactly 0,
@@ -43,7 +43,7 @@ def model_config(name: str, preset: str) -> ml_collections.ConfigDict:
     model.hparams = ml_collections.ConfigDict(dict(recipe.hparams))
     # Another seed moved 100 % of NCF's top-1 items with nothing deleted, so NCF verifies
     # paired with the original's seed.
-    model.verify_seed_offset = 0
+    model.seed_offset = 0
   return model
 
 

@@ -79,13 +79,14 @@ def test_accent_refuses_a_target_that_is_not_the_top1_in_one_line(ctx):
   top2 = ctx.top_k(np.array([3]), 2)[0][0, 1]
   with pytest.raises(ValueError, match=r"^accent explains a user's top-1 item, but target "
                      rf"\(3, {top2}\) is not user 3's top-1 [^\n]*$"):
-    run_explainer(get_explainer("accent", k=3), ctx, Targets([3], [top2]))
+    run_explainer(get_explainer("accent", replacement_k=3), ctx, Targets([3], [top2]))
 
 
 def test_accent_refuses_k1_in_one_line(ctx):
   with pytest.raises(ValueError,
-                     match=r"^accent: k=1 leaves no candidate replacement; pass k >= 2$"):
-    run_explainer(get_explainer("accent", k=1), ctx, top1_targets(ctx, [1]))
+                     match=r"^accent: replacement_k=1 leaves no candidate replacement; "
+                           r"pass replacement_k >= 2$"):
+    run_explainer(get_explainer("accent", replacement_k=1), ctx, top1_targets(ctx, [1]))
 
 
 def test_accent_refuses_a_user_without_history_in_one_line(ctx):
@@ -93,5 +94,5 @@ def test_accent_refuses_a_user_without_history_in_one_line(ctx):
   empty = ExplainContext(model=ctx.model, params=ctx.params,
                          train=train.select(np.flatnonzero(train.user != 0)))
   with pytest.raises(ValueError, match=r"^user 0 has 0 training rows, fewer than 1 [^\n]*$"):
-    run_explainer(get_explainer("accent", k=3), empty, Targets([0], [1]))
+    run_explainer(get_explainer("accent", replacement_k=3), empty, Targets([0], [1]))
 

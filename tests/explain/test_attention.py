@@ -66,7 +66,7 @@ def rcf_context():
 @pytest.mark.parametrize("name", ["pure_attention", "attention"])
 def test_on_rcf_the_found_set_displaces_rec_with_parameters_fixed(name):
   ctx, targets = rcf_context()
-  records = run_explainer(get_explainer(name, k=4), ctx, targets)
+  records = run_explainer(get_explainer(name, replacement_k=4), ctx, targets)
   assert len(records) == len(targets)
   model = ctx.model
   for r in records:

@@ -99,7 +99,7 @@ def test_knn_attributions_are_the_cosine_and_explain_takes_the_largest():
 
 def test_fia_attributions_are_the_gap_influence_to_the_runner_up_shared_by_all_three():
   ctx, targets = context("mf")
-  fia = get_explainer("fia", k=3)
+  fia = get_explainer("fia", replacement_k=3)
   shared = fia.top_k_influence(ctx, targets)
   expected = fia.attributions(ctx, targets)
   for b, scores in enumerate(expected):
@@ -107,7 +107,7 @@ def test_fia_attributions_are_the_gap_influence_to_the_runner_up_shared_by_all_t
       item = int(shared.history_items[b, p])
       assert scores[item] == float(shared.influence[b, 0, p] - shared.influence[b, 1, p])
   for name in ("pure_fia", "accent"):
-    assert get_explainer(name, k=3).attributions(ctx, targets) == expected
+    assert get_explainer(name, replacement_k=3).attributions(ctx, targets) == expected
   second = Targets(targets.users[:1], ctx.top_k(targets.users[:1], 2)[0][:, 1])
   with pytest.raises(ValueError, match=r"^fia explains a user's top-1 item, but target"):
     fia.attributions(ctx, second)

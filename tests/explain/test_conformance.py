@@ -27,7 +27,8 @@ from cfjax.train import RetrainProtocol, to_train_data, train_original
 
 # Small budgets so the sweep stays fast: options per explainer (everything else default).
 OPTIONS = {
-    "accent": dict(k=3), "fia": dict(k=3), "pure_fia": dict(k=3),
+    "accent": dict(replacement_k=3), "fia": dict(replacement_k=3),
+    "pure_fia": dict(replacement_k=3),
     "influence_function": dict(e=2, max_iters=10, on_fail="ignore"), "knn": dict(e=2),
     "random": dict(e=2),
     "metagrad": dict(e=2, on_constant_lr="ignore"),

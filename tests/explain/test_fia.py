@@ -72,7 +72,7 @@ def ctx():
 
 
 def explainer(method):
-  return get_explainer(method, k=K, history_width=WIDTH, item_width=WIDTH)
+  return get_explainer(method, replacement_k=K, history_width=WIDTH, item_width=WIDTH)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def _claim(record):
 def test_the_methods_share_one_influence_computation_per_k(ctx, batched):
   assert len([key for key in ctx.cache if key[0] == "fia_top_k"]) == 1  # three methods, one k
   targets = top1_targets(ctx, np.arange(NUM_USERS))
-  fewer = get_explainer("fia", k=2, history_width=WIDTH, item_width=WIDTH)
+  fewer = get_explainer("fia", replacement_k=2, history_width=WIDTH, item_width=WIDTH)
   shared = run_explainer(fewer, ctx, targets)  # after k=3 on the same context
   assert len([key for key in ctx.cache if key[0] == "fia_top_k"]) == 2
   fresh = ExplainContext.from_original(ctx.model, ctx.train, ctx.original, ctx.spec)

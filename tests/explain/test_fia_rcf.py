@@ -34,7 +34,7 @@ def test_history_effect_is_the_score_change_with_parameters_fixed():
 def test_fia_methods_explain_rcf_over_the_user_row(name):
   ctx, targets = rcf_context()
   assert ctx.model.related_rows(3, 5) == ((("user_embeddings",), 3),)
-  records = run_explainer(get_explainer(name, k=4, damping=0.01), ctx, targets)
+  records = run_explainer(get_explainer(name, replacement_k=4, damping=0.01), ctx, targets)
   assert len(records) == len(targets)
   for r in records:
     assert set(r.deleted_items) <= set(ctx.train.history_items(r.user).tolist())

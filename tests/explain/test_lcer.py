@@ -80,7 +80,7 @@ def test_vmapped_equals_one_at_a_time():
   explain = make_lcer(dense_item_score(linear_score, ITEMS), lam=0.05, alpha=0.1, steps=40,
                       learning_rate=0.05)
   together = explain_in_chunks(explain, params, hist, mask, items, margins, keys)
-  alone = explain_in_chunks(explain, params, hist, mask, items, margins, keys, chunk_size=1)
+  alone = explain_in_chunks(explain, params, hist, mask, items, margins, keys, targets_per_batch=1)
   np.testing.assert_array_equal(together.removed, alone.removed)
   np.testing.assert_array_equal(together.found, alone.found)
   np.testing.assert_array_equal(together.best_step, alone.best_step)

@@ -102,7 +102,7 @@ def test_batched_pullback_equals_one_target_at_a_time(tiny, full_batch):
   data, model = tiny
   start, order_key, traj = full_batch
   users, items, rivals = np.array([0, 1, 2]), np.array([3, 4, 5]), np.array([6, -1, 7])
-  batched = mg.metagradients(model, traj, users, items, rivals, target_chunk=2)
+  batched = mg.metagradients(model, traj, users, items, rivals, targets_per_batch=2)
   direct_margin = jax.grad(retrained_margin(model, data, start, order_key, None))
   for b in range(3):
     one = mg.metagradients(model, traj, users[b:b + 1], items[b:b + 1], rivals[b:b + 1])[0]

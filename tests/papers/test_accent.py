@@ -211,7 +211,7 @@ def test_another_setting_starts_afresh_but_shares_the_original(copy_of, monkeypa
 
 def test_pipeline_with_the_real_explainers(finished, tmp_path, monkeypatch):
   # one k: one influence compile; the original is cached
-  config = tiny_config(pathlib.Path(finished[0].cache_dir).parent, ks=(3,))
+  config = tiny_config(pathlib.Path(finished[0].cache_dir).parent, replacement_ks=(3,))
   table = accent.run(config, tmp_path / "out", progress=False)
   explained = read_jsonl(tmp_path / "out" / "work" / "explanations_k3.jsonl")
   assert [r.method for r in explained] == ["pure_fia"] * 2 + ["fia"] * 2 + ["accent"] * 2
@@ -308,7 +308,7 @@ def test_rcf_half_end_to_end_on_tiny_data(tmp_path, monkeypatch):
   monkeypatch.setattr(accent, "load_data",
                       lambda config, model: synthetic_rcf(num_users=4, num_items=10, per_user=5))
   monkeypatch.setattr(accent, "explain_k", fake_explain_k)
-  config = tiny_config(tmp_path, model="rcf", ks=(3,), rcf_users=2, rcf_train_epochs=1,
+  config = tiny_config(tmp_path, model="rcf", replacement_ks=(3,), rcf_users=2, rcf_train_epochs=1,
                        rcf_batch_size=4, rcf_verify_protocol="scratch", rcf_verify_steps=2,
                        rcf_verify_seeds=(2512, 3512))
   table = accent.run(config, tmp_path / "out")

@@ -152,9 +152,9 @@ def test_ablations_run_each_variant_and_summarise_beside_sec_6_3(tmp_path, synth
 def test_model_settings_give_ncf_minibatches_and_a_paired_verification():
   config = table3_config.get_config("default")
   ncf, mf = yao.model_settings(config, "ncf"), yao.model_settings(config, "mf")
-  assert (ncf.batch_size, ncf.steps, ncf.chunk_size, ncf.verify_seed_offset) == (1246, 600, 64, 0)
+  assert (ncf.batch_size, ncf.steps, ncf.chunk_size, ncf.seed_offset) == (1246, 600, 64, 0)
   assert ncf.hparams == {"weight_decay": 1e-4, "learning_rate": 1e-2}
-  assert (mf.batch_size, mf.steps, mf.chunk_size, mf.verify_seed_offset) == (None, 300, 1, 1)
+  assert (mf.batch_size, mf.steps, mf.chunk_size, mf.seed_offset) == (None, 300, 1, 1)
   config.chunk_size = 8
   config.models.ncf.steps = 7
   assert yao.model_settings(config, "mf").chunk_size == 8

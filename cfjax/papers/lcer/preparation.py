@@ -15,7 +15,8 @@ with targets every (row u, top-K item) pair in row-major order (U * K targets):
   fia          loo_fia         k                        (footnote 9: leave-one-out influences)
   accent       loo_accent      k                        (replacement: the (K+1)-th item)
   kaffes       kaffes          k, max_expansions
-  lcer         lcer            k, lam, alpha, steps, seed = 1000 + config seed, chunk_size
+  lcer         lcer            k, lam, alpha, steps, seed = 1000 + config seed,
+                               targets_per_batch
 
 Records keep the registry name in `method`; tables use the paper's names (`LABELS`). Each
 record's `extra` gets the position of the item in the list, the dataset ids, and its PS / PN
@@ -58,10 +59,10 @@ from cfjax.records import Explanation, load_records, read_jsonl, save_records
 METHODS = {"fia": "loo_fia", "kaffes": "kaffes", "accent": "loo_accent", "lcer": "lcer"}
 LABELS = {"fia": "FIA", "kaffes": "KaffesCE", "accent": "Accent", "lcer": "LCER"}
 # Settings a method's records depend on, beyond the preparation (`Setup.key`) and K. LCER's
-# chunk_size only batches pairs (tests/explain/test_lcer.py checks the sets do not change), but
-# another batch shape is another XLA program, so it is part of the key too.
+# targets_per_batch only batches pairs (tests/explain/test_lcer.py checks the sets do not
+# change), but another batch shape is another XLA program, so it is part of the key too.
 METHOD_SETTINGS = {"fia": (), "accent": (), "kaffes": ("kaffes_expansions",),
-                   "lcer": ("lam", "alpha", "steps", "chunk_size")}
+                   "lcer": ("lam", "alpha", "steps", "targets_per_batch")}
 DATASETS = ("movielens-100k", "ml-1m")
 # Datasets of LCER's Table 2 that this runner does not take yet, and why (one line each).
 NOT_RUNNABLE = {
@@ -126,7 +127,7 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   resolved.dataset = dataset_name(config.dataset)
   for name in ("num_users", "steps", "epochs", "kaffes_expansions"):
     _check_count(resolved, name)
-  for name in ("k", "heldout_users", "chunk_size"):
+  for name in ("k", "heldout_users", "targets_per_batch"):
     if resolved.get(name) is not None:
       _check_count(resolved, name)
   if "ks" in resolved and not resolved.ks:
@@ -301,13 +302,13 @@ def prepare(config, data: Interactions, planned: Setup | None = None) -> Prepare
 
 def explainer_options(method: str, k: int, settings) -> dict:
   """`get_explainer` options of a table method at K (settings: kaffes_expansions, lam, alpha,
-  steps, seed, chunk_size)."""
+  steps, seed, targets_per_batch)."""
   if method == "kaffes":
     return {"k": k, "max_expansions": int(settings["kaffes_expansions"])}
   if method == "lcer":
     return {"k": k, "lam": float(settings["lam"]), "alpha": float(settings["alpha"]),
             "steps": int(settings["steps"]), "seed": LCER_SEED + int(settings["seed"]),
-            "chunk_size": settings.get("chunk_size")}
+            "targets_per_batch": settings.get("targets_per_batch")}
   return {"k": k}
 
 
@@ -445,7 +446,7 @@ def lcer_point(prep: Prepared, k: int, settings, *, cache_dir, table2_dir=None,
   """
   key = dict(prep.key, method="lcer", k=int(k), lam=float(settings["lam"]),
              alpha=float(settings["alpha"]), steps=int(settings["steps"]),
-             chunk_size=settings.get("chunk_size"))
+             targets_per_batch=settings.get("targets_per_batch"))
   path = None if not cache_dir else pathlib.Path(cache_dir) / (
       f"lcer-{prep.key['train']['dataset']}-k{k}-lam{key['lam']:g}-alpha{key['alpha']:g}-"
       f"{util.digest(key)}.jsonl")

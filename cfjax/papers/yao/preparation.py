@@ -105,7 +105,7 @@ class ModelSettings:
     steps: Adam steps of the original, of every simulated retrain and of verification.
     batch_size: rows per step, or None for full batch.
     hparams: extra `make_model` hyperparameters (NCF: weight_decay, learning_rate).
-    verify_seed_offset: verification retrains under seed + this (1: another seed, so `none`
+    seed_offset: verification retrains under seed + this (1: another seed, so `none`
       measures retraining noise; 0: paired with the original, the deletion is the only
       difference).
     chunk_size: models per compiled engine call.
@@ -115,7 +115,7 @@ class ModelSettings:
   steps: int
   batch_size: int | None
   hparams: dict
-  verify_seed_offset: int
+  seed_offset: int
   chunk_size: int
 
 
@@ -125,7 +125,7 @@ def model_settings(config, name: str) -> ModelSettings:
   own = config.models[name]
   batch_size = int(own.batch_size) if own.batch_size else None
   return ModelSettings(name=name, steps=int(own.steps), batch_size=batch_size,
-                       hparams=dict(own.hparams), verify_seed_offset=int(own.verify_seed_offset),
+                       hparams=dict(own.hparams), seed_offset=int(own.seed_offset),
                        chunk_size=engine_chunk_size(config.chunk_size, batch_size))
 
 
@@ -220,7 +220,7 @@ def setup(config, name: str, full: Interactions) -> Setup:
   own = model_config(config, name)
   record = run_config(own, full, model=name, model_hparams=model.hparams, ks=list(KS),
                       protocol="scratch", original_seed=seed,
-                      verify_seeds=[seed + settings.verify_seed_offset],
+                      verify_seeds=[seed + settings.seed_offset],
                       chunk_size=settings.chunk_size, scale=scale,
                       eligibility=eligibility_note(train, min_history))
   return Setup(own, dataset, full, train, test, model, settings, spec, min_history,
