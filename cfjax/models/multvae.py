@@ -243,6 +243,20 @@ class TrainResult:
   updates: int
 
 
+def _checked_rows(model: MultVAE, train, val_tr, val_te, epochs: int, batch_size: int):
+  """train, val_tr, val_te as float32 arrays, after one-line errors on their shapes and on
+  non-positive epochs / batch size."""
+  train, val_tr, val_te = (jnp.asarray(a, jnp.float32) for a in (train, val_tr, val_te))
+  chex.assert_rank([train, val_tr, val_te], 2)
+  if train.shape[1] != model.num_items or val_tr.shape != val_te.shape or \
+      val_tr.shape[1] != model.num_items:
+    raise ValueError(f"train {train.shape}, val_tr {val_tr.shape}, val_te {val_te.shape} must "
+                     f"all have {model.num_items} columns and val_tr/val_te equal shapes")
+  if epochs < 1 or batch_size < 1:
+    raise ValueError(f"epochs={epochs} and batch_size={batch_size} must be >= 1")
+  return train, val_tr, val_te
+
+
 def train_multvae(model: MultVAE, train: Array, val_tr: Array, val_te: Array, *, key: PRNGKey,
                   epochs: int = 200, batch_size: int = 500, total_anneal_steps: int = 200_000,
                   anneal_cap: float = 0.2, anneal_step0: int = 0, ndcg_k: int = 100,
@@ -275,14 +289,7 @@ def train_multvae(model: MultVAE, train: Array, val_tr: Array, val_te: Array, *,
   Raises:
     ValueError: on mismatched shapes or non-positive epochs/batch size.
   """
-  train, val_tr, val_te = (jnp.asarray(a, jnp.float32) for a in (train, val_tr, val_te))
-  chex.assert_rank([train, val_tr, val_te], 2)
-  if train.shape[1] != model.num_items or val_tr.shape != val_te.shape or \
-      val_tr.shape[1] != model.num_items:
-    raise ValueError(f"train {train.shape}, val_tr {val_tr.shape}, val_te {val_te.shape} must "
-                     f"all have {model.num_items} columns and val_tr/val_te equal shapes")
-  if epochs < 1 or batch_size < 1:
-    raise ValueError(f"epochs={epochs} and batch_size={batch_size} must be >= 1")
+  train, val_tr, val_te = _checked_rows(model, train, val_tr, val_te, epochs, batch_size)
   num_users = train.shape[0]
   batches = -(-num_users // batch_size)
   padded = batches * batch_size
