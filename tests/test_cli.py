@@ -15,6 +15,7 @@ from cfjax.explain.base import Targets
 from cfjax.models import MODELS, make_model
 from cfjax.pipeline import engine_chunk_size, trained_original
 from cfjax.train import RetrainProtocol
+from cfjax.workflows.explain_user import MIN_SUPPORT, recommendable
 
 STEPS = 20
 
@@ -47,7 +48,7 @@ def test_the_sentence_names_the_users_items_by_title(report):
 
 def test_the_verified_ranks_are_verifys(report):
   report, folder = report
-  data = cfdata.load("synthetic")
+  data, _ = recommendable(cfdata.load("synthetic"), MIN_SUPPORT)  # what the command trained on
   model = make_model("mf", data, **MODELS.get("mf").recipe.hparams)
   spec = RetrainProtocol(steps=STEPS, batch_size=None, seeds=(0,))
   original, info = trained_original(model, data, spec, cache_dir=folder / "cache",
@@ -55,7 +56,7 @@ def test_the_verified_ranks_are_verifys(report):
   assert info["loaded"]  # the command cached it under the same key
   ctx = ExplainContext.from_original(model, data, original, spec)
   (user,) = report["users"]
-  item = int(user["target"]["title"].removeprefix("Synthetic item "))
+  item = data.item_titles.index(user["target"]["title"])
   (record,) = run_explainer(get_explainer("knn", e=3), ctx, Targets([7], [item]))
   expected = [verify([record], model=model, train=data, original=original,
                      protocol=RetrainProtocol(steps=STEPS, seeds=(seed,), chunk_size=1), ks=(1,),
