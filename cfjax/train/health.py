@@ -27,6 +27,9 @@ from cfjax.types import Params
 
 EXPLODED = 100.0  # retrained scores this many times larger than the original's have exploded
 LOSS_FLOOR = 0.0  # every registered loss is a sum of non-negative terms
+# A loss this much (relative) above the loss at init has diverged; below it, a rise is noise: a
+# short minibatch run of BPR judged on one fixed draw of negatives rose 0.6913 -> 0.6946.
+LOSS_RISE_TOLERANCE = 0.05
 # Scores spread less than this (relative to max(1, |score|)) are equal (`check_scores_spread`).
 SPREAD_TOLERANCE = 1e-4
 PROBE_USERS = 64  # users whose scores `check_trained_scores` looks at, spread over the ids
@@ -51,8 +54,8 @@ def training_loss(model: Recommender, params: Params, data: TrainData) -> float:
 
 def check_training(model: Recommender, data: TrainData, *, initial: Params, trained: Params,
                    steps: int, what: str = "the original model") -> dict:
-  """Raises `DivergedError` if the trained loss is not finite, above the loss at init or
-  below its floor (`LOSS_FLOOR`), or if the trained scores are degenerate
+  """Raises `DivergedError` if the trained loss is not finite, above the loss at init (by
+  more than `LOSS_RISE_TOLERANCE` of it) or below its floor (`LOSS_FLOOR`), or if the trained scores are degenerate
   (`check_trained_scores`).
 
   Returns:
@@ -62,7 +65,7 @@ def check_training(model: Recommender, data: TrainData, *, initial: Params, trai
     check_trained_scores(model, trained, what=what)
     return {}  # solved exactly (EASE): no training loss to diverge
   start, end = training_loss(model, initial, data), training_loss(model, trained, data)
-  if not np.isfinite(end) or end > start:
+  if not np.isfinite(end) or end > start + LOSS_RISE_TOLERANCE * abs(start):
     raise DivergedError(
         f"{what} diverged: training loss {end:.4g} after {steps} steps, {start:.4g} at init "
         f"({model.name}, {model.hparams}); lower the learning rate or fix the data")

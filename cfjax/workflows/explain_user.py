@@ -145,7 +145,8 @@ def choose_model(data: Interactions, requested: str | None) -> tuple[str, str | 
     if constant is None:
       return RATINGS_MODEL, None
     return IMPLICIT_MODEL, (f"model: {IMPLICIT_MODEL} (BPR-MF, a ranking model), since every "
-                            f"rating is {constant:g} (implicit feedback, no rating column); "
+                            f"rating is {constant:g} (implicit feedback: no rating column, or one "
+                            "value); "
                             "--model=<name> picks another")
   if constant is not None and requested in MODELS and MODELS.get(requested).regresses_ratings:
     rankers = ", ".join(name for name in MODELS.select(
@@ -165,6 +166,9 @@ def recommendable(data: Interactions, min_support: int) -> tuple[Interactions, s
   counts = np.bincount(data.item, minlength=data.num_items)
   if min_support <= 1 or counts.min(initial=min_support) >= min_support:
     return data, None
+  if data.columns:
+    return data, (f"--min_support={min_support} not applied: {data.name} carries extra row "
+                  f"columns ({', '.join(sorted(data.columns))}) that renumbering cannot keep")
   named = dataclasses.replace(  # dense ids become raw ids, so --user=7 stays user 7
       data, user_ids=np.arange(data.num_users) if data.user_ids is None else data.user_ids,
       item_ids=np.arange(data.num_items) if data.item_ids is None else data.item_ids)
@@ -312,6 +316,8 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
   with util.timed() as total:
     data = cfdata.load(request.dataset, data_dir=request.data_dir, **dict(request.columns))
     model_name, model_note = choose_model(data, request.model)
+    if request.users:
+      resolve_users(data, request.users)  # a user not in the data at all: named now
     data, support_note = recommendable(data, request.min_support)
     training = MODELS.get(model_name).recipe
     model = make_model(model_name, data, **training.hparams)
