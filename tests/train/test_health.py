@@ -74,7 +74,7 @@ def test_degenerate_scores():
 
 
 def test_tied_top1_is_counted_and_warned(small):
-  scores = np.array([[1.0, 1.0 + 1e-6, 0.5], [3.0, 2.0, 1.0], [2.0, 5.0, 2.0]])
+  scores = np.array([[1.0, 1.0 + 1e-7, 0.5], [3.0, 2.0, 1.0], [2.0, 5.0, 2.0]])
   seen = np.array([[False, False, False], [False, False, False], [False, True, False]])
   assert rank.tied_top1(scores, seen).tolist() == [True, False, True]  # seen 5.0 is skipped
   assert rank.tied_at_top(np.array([[4.568, 4.561], [1.0, 1.0]])).tolist() == [False, True]
