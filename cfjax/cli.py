@@ -55,7 +55,13 @@ def parser() -> argparse.ArgumentParser:
   explain.add_argument("--columns", type=_pairs, default=(),
                        help="for a data file: its columns, e.g. user=userId,item=movieId,"
                        "rating=rating,title=title (no rating: implicit feedback)")
-  explain.add_argument("--model", default="mf", help="a model name (mf, ncf, ...)")
+  explain.add_argument("--model", default=None,
+                       help="a model name (mf, ncf, bpr, ...); default: mf on ratings, bpr on "
+                       "implicit feedback (no rating column)")
+  explain.add_argument("--min_support", type=int, default=None,
+                       help="items with fewer training interactions are dropped before "
+                       "training (not recommended, not in histories); default 10 "
+                       "(explain_user.MIN_SUPPORT); 1 keeps every item")
   who = explain.add_mutually_exclusive_group()
   who.add_argument("--user", action="append", default=None,
                    help="a raw user id as in the dataset's files (repeat for several)")
@@ -105,6 +111,7 @@ def explain(args: argparse.Namespace) -> None:
       num_users=args.users, methods=args.methods, k=args.k, size=args.size,
       verify=args.verify, seeds=args.seeds, seed=args.seed, steps=args.steps,
       data_dir=args.data_dir, columns=args.columns,
+      min_support=pipeline.MIN_SUPPORT if args.min_support is None else args.min_support,
       cache_dir=None if args.no_cache else (args.cache_dir or pipeline.default_cache_dir()))
   pipeline.check_request(request)
   if args.output is not None:  # before the expensive work: a bad path fails now

@@ -13,6 +13,7 @@ validate their inputs (one-line ValueErrors) and return numpy values.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Sequence
 
 import jax
@@ -195,5 +196,71 @@ def top_k_lists(model: Recommender, params: Params, train: Interactions, users,
 
 
 def top1_targets(model: Recommender, params: Params, train: Interactions, users) -> np.ndarray:
-  """int[B]: each user's top-1 unseen item under `params`: the recommendation to explain."""
-  return top_k_lists(model, params, train, users, 1)[0][:, 0]
+  """int[B]: each user's top-1 unseen item under `params`: the recommendation to explain.
+
+  Warns (`TiedScoresWarning`) when some users' top-1 is tied with their runner-up
+  (`warn_tied_top1`): explaining such a top-1 explains a tie-break."""
+  users = np.asarray(users, dtype=np.int64).ravel()
+  scores, seen = scores_of(model, params, users), seen_rows(train, users)
+  warn_tied_top1(scores, seen)
+  return top_k(scores, seen, 1)[:, 0]
+
+
+# Scores closer than this (relative to max(1, |top score|)) are tied: a few float32 ulps, so
+# the ordering between them is the index tie-break, not a preference. (1e-4 flagged chance
+# near-ties of healthy models: 1 of 100 users of a small NCF.)
+TIE_TOLERANCE = 1e-6
+
+
+class TiedScoresWarning(UserWarning):
+  """Some users' top-1 item is tied with the runner-up (the top-1 is an arbitrary tie-break)."""
+
+
+def tied_at_top(top_scores, *, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
+  """bool[B]: whether each best-first score list's first score ties its second, within
+  `tolerance` * max(1, |first|). Lists of one score never tie.
+
+  Args:
+    top_scores: float[B, K] each user's top-K scores, best first (`top_k_lists`).
+    tolerance: the relative tolerance.
+  """
+  top_scores = np.asarray(top_scores, dtype=np.float64)
+  if top_scores.ndim != 2 or top_scores.shape[1] < 2:
+    return np.zeros(top_scores.shape[:1], dtype=bool)
+  first, second = top_scores[:, 0], top_scores[:, 1]
+  return np.abs(first - second) <= tolerance * np.maximum(1.0, np.abs(first))
+
+
+def tied_top1(scores, seen, *, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
+  """bool[B]: whether each user's best unseen score ties the runner-up's (`tied_at_top`).
+
+  Args:
+    scores: float[B, I].
+    seen: bool[B, I].
+  """
+  scores, seen = _host_inputs(scores, seen)
+  masked = np.where(seen, -np.inf, scores.astype(np.float64))
+  best_two = -np.sort(-masked, axis=-1)[..., :2] if masked.shape[-1] >= 2 else masked
+  best_two = np.where(np.isfinite(best_two), best_two, np.nan)
+  tied = tied_at_top(best_two.reshape(-1, best_two.shape[-1]), tolerance=tolerance)
+  return tied & ~np.isnan(best_two.reshape(-1, best_two.shape[-1])).any(-1)
+
+
+def tie_message(tied: int, total: int, *, tolerance: float = TIE_TOLERANCE) -> str:
+  """The one-line warning for `tied` of `total` users whose top-1 ties the runner-up."""
+  return (f"{tied} of {total} users' top-1 is tied with the runner-up (scores within "
+          f"{tolerance:g} x max(1, |score|)): the top-1 is an arbitrary tie-break, so an "
+          "explanation of it explains the tie-break; train a model that separates the items "
+          "(e.g. a ranking model such as bpr on implicit feedback)")
+
+
+def warn_tied_top1(scores, seen, *, tolerance: float = TIE_TOLERANCE) -> int:
+  """Warns (`TiedScoresWarning`, `tie_message`) if some users' top-1 ties the runner-up.
+
+  Returns:
+    How many users' top-1 is tied.
+  """
+  tied = int(tied_top1(scores, seen, tolerance=tolerance).sum())
+  if tied:
+    warnings.warn(tie_message(tied, len(np.asarray(seen))), TiedScoresWarning, stacklevel=3)
+  return tied

@@ -1,10 +1,12 @@
 """`cfjax explain` end to end on the synthetic dataset: the sentence names the right titles,
 the verified ranks are `verify`'s, and mistakes end in one line before any training."""
 
+import dataclasses
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cfjax import data as cfdata
@@ -15,6 +17,8 @@ from cfjax.explain.base import Targets
 from cfjax.models import MODELS, make_model
 from cfjax.pipeline import engine_chunk_size, trained_original
 from cfjax.train import RetrainProtocol
+from cfjax.workflows.explain_user import (MIN_SUPPORT, Request, check_request, choose_model,
+                                          recommendable, render, resolve_users)
 
 STEPS = 20
 
@@ -47,7 +51,7 @@ def test_the_sentence_names_the_users_items_by_title(report):
 
 def test_the_verified_ranks_are_verifys(report):
   report, folder = report
-  data = cfdata.load("synthetic")
+  data, _ = recommendable(cfdata.load("synthetic"), MIN_SUPPORT)  # what the command trained on
   model = make_model("mf", data, **MODELS.get("mf").recipe.hparams)
   spec = RetrainProtocol(steps=STEPS, batch_size=None, seeds=(0,))
   original, info = trained_original(model, data, spec, cache_dir=folder / "cache",
@@ -55,7 +59,7 @@ def test_the_verified_ranks_are_verifys(report):
   assert info["loaded"]  # the command cached it under the same key
   ctx = ExplainContext.from_original(model, data, original, spec)
   (user,) = report["users"]
-  item = int(user["target"]["title"].removeprefix("Synthetic item "))
+  item = data.item_titles.index(user["target"]["title"])
   (record,) = run_explainer(get_explainer("knn", e=3), ctx, Targets([7], [item]))
   expected = [verify([record], model=model, train=data, original=original,
                      protocol=RetrainProtocol(steps=STEPS, seeds=(seed,), chunk_size=1), ks=(1,),
@@ -107,3 +111,76 @@ def test_a_csv_with_string_ids_is_explained_in_its_own_ids(tmp_path):
   (knn,) = user["methods"]
   assert knn["sentence"].startswith("Had user p7 not rated *Film ")
   assert all(entry["item"].startswith("f") for entry in knn["deleted"])
+
+
+@pytest.fixture(scope="module")
+def likes(tmp_path_factory):
+  """The synthetic data as a CSV of likes: no rating column (implicit feedback)."""
+  data = cfdata.load("synthetic")
+  path = tmp_path_factory.mktemp("likes") / "likes.csv"
+  path.write_text("\n".join(["person,film"] + [f"p{u},f{i}" for u, i in zip(data.user, data.item)])
+                  + "\n")
+  return path
+
+
+def test_implicit_feedback_trains_a_ranking_model_and_says_so(likes, tmp_path, capsys):
+  output = tmp_path / "report.json"
+  main(["explain", f"--dataset={likes}", "--columns=user=person,item=film", "--user=p7",
+        "--user=p7", "--methods=knn", "--steps=20", "--seeds=1", "--no_cache", "--quiet",
+        "--output", str(output)])
+  printed = capsys.readouterr().out.splitlines()
+  report = json.loads(output.read_text())
+  assert report["setup"]["model"] == "bpr" and printed[0].startswith("bpr on likes")
+  assert printed[1].startswith("note: model: bpr (BPR-MF, a ranking model), since every "
+                               "rating is 1 (implicit feedback")
+  assert any("user p7 (2 times) was listed more than once" in line for line in printed)
+  (user,) = report["users"]  # explained once, each verdict counted once
+  (knn,) = user["methods"]
+  assert len(knn["verification"]) == 1 and knn["held"] <= 1
+  assert len(user["noise_floor"]["verification"]) == 1
+
+
+def test_a_rating_regressor_on_implicit_feedback_is_refused():
+  data = cfdata.load("synthetic")
+  implicit = dataclasses.replace(data, rating=np.ones_like(data.rating))
+  assert choose_model(data, None) == ("mf", None)
+  assert choose_model(implicit, None)[0] == "bpr"
+  assert choose_model(implicit, "lightgcn") == ("lightgcn", None)
+  for regressor in ("mf", "ncf"):
+    with pytest.raises(ValueError, match=rf"model '{regressor}' regresses ratings but every "
+                                         r"rating .* is 1 .* pass --model=bpr") as error:
+      choose_model(implicit, regressor)
+    assert "\n" not in str(error.value)
+
+
+def test_rarely_rated_items_are_dropped_before_training():
+  data = cfdata.load("synthetic")
+  assert recommendable(data, 1) == (data, None)
+  kept, note = recommendable(data, MIN_SUPPORT)
+  support = np.bincount(kept.item, minlength=kept.num_items)
+  assert support.min() >= MIN_SUPPORT and kept.num_items < data.num_items
+  assert note.startswith(f"recommendable items: the {kept.num_items} of {data.num_items} with "
+                         f">= {MIN_SUPPORT} interactions")
+  seven = resolve_users(kept, ["7"])[0]  # raw ids survive the renumbering
+  titles = {kept.item_titles[i] for i in kept.history_items(seven)}
+  assert titles == {data.item_titles[i] for i in data.history_items(7)
+                    if np.sum(data.item == i) >= MIN_SUPPORT}
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(seed=-1), r"seed=-1 is not an int >= 0 .* pass --seed=0"),
+    (dict(seeds=None), r"seeds=None is not a whole number >= 1; pass --seeds=1 or more"),
+    (dict(seeds=0), r"seeds=0 is not a whole number >= 1"),
+    (dict(min_support=0), r"min_support=0 is not a whole number >= 1"),
+])
+def test_seed_mistakes_name_the_fix(fields, message):
+  with pytest.raises(ValueError, match=message) as error:
+    check_request(Request(**fields))
+  assert "\n" not in str(error.value)
+
+
+def test_warnings_are_printed(report):
+  report, _ = report
+  assert report["warnings"] == []  # the synthetic MF's top-1 is not tied
+  text = render({**report, "warnings": ["1 of 1 users' top-1 is tied"]})
+  assert "warning: 1 of 1 users' top-1 is tied" in text.splitlines()

@@ -191,8 +191,11 @@ class ExplainContext:
 
 
 def top1_targets(ctx: ExplainContext, users) -> Targets:
-  """Each user's top-1 unseen item under `ctx.params`: the recommendations to explain."""
+  """Each user's top-1 unseen item under `ctx.params`: the recommendations to explain.
+  Warns (`cfjax.rank.TiedScoresWarning`) when some users' top-1 ties the runner-up."""
   users = _ids(users, "users")
+  rank.warn_tied_top1(rank.scores_of(ctx.model, ctx.params, users),
+                      rank.seen_rows(ctx.train, users))
   return Targets(users, ctx.top_k(users, 1)[0][:, 0])
 
 

@@ -70,6 +70,8 @@ class ModelEntry:
       None where the model needs data synthetic interactions lack (RCF: side data).
     amortised: encodes a user's input row instead of learning parameters per user: the
       counterfactual of deleting items is re-scoring the edited row, not retraining.
+    regresses_ratings: fits the rating values (squared error): on implicit feedback (one
+      rating value) every score ties, so `cfjax explain` refuses it there.
   """
 
   name: str
@@ -77,6 +79,7 @@ class ModelEntry:
   recipe: Recipe
   tiny: Recipe | None = None
   amortised: bool = False
+  regresses_ratings: bool = False
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
@@ -127,13 +130,14 @@ def _tiny(**hparams) -> Recipe:
   return Recipe(steps=TINY_STEPS, batch_size=None, hparams=hparams)
 
 
-MODELS.register("mf", ModelEntry("mf", _mf, DEFAULT_RECIPE, _tiny(dim=4)))
+MODELS.register("mf", ModelEntry("mf", _mf, DEFAULT_RECIPE, _tiny(dim=4),
+                                 regresses_ratings=True))
 # ACCENT's NeuMF with Yao et al.'s Table 3 personalising settings (L2 1e-4, Adam 1e-2) on
 # ACCENT's 1,246-row minibatches: 600 steps = ~11 epochs of MovieLens' 70K training rows.
 MODELS.register("ncf", ModelEntry(
     "ncf", _ncf,
     Recipe(steps=600, batch_size=1246, hparams={"weight_decay": 1e-4, "learning_rate": 1e-2}),
-    _tiny(dim=4, mlp_layers=(4, 2), learning_rate=0.01)))
+    _tiny(dim=4, mlp_layers=(4, 2), learning_rate=0.01), regresses_ratings=True))
 MODELS.register("bpr", ModelEntry("bpr", _bpr, DEFAULT_RECIPE,
                                   _tiny(dim=4, learning_rate=0.05)))
 MODELS.register("lightgcn", ModelEntry("lightgcn", _lightgcn, DEFAULT_RECIPE,

@@ -26,6 +26,7 @@ from cfjax.models.base import Recommender
 from cfjax.train import distributed
 from cfjax.train.fit import (Converged, TrainData, TrainState, check_int, deleted_weights, fit,
                              fit_to_convergence, init_state, seed_keys)
+from cfjax.train.health import check_training
 from cfjax.train.protocol import RetrainProtocol
 from cfjax.types import Params
 
@@ -90,8 +91,8 @@ def state_readout(params: Params, readout_arg: Any) -> Params:
   raise NotImplementedError("state_readout is a marker handled inside the engine")
 
 
-def train_original_exact(model: Recommender, data: TrainData,
-                         protocol: RetrainProtocol) -> TrainState:
+def train_original_exact(model: Recommender, data: TrainData, protocol: RetrainProtocol, *,
+                         check: bool = True) -> TrainState:
   """Trains the original model (under `protocol.seed`) through the engine's own compiled chunk.
 
   XLA may reassociate float32 sums differently for different batch shapes, so a model
@@ -106,16 +107,19 @@ def train_original_exact(model: Recommender, data: TrainData,
     model: the recommender.
     data: the training rows [N].
     protocol: a scratch protocol (steps, batch size, the paired seed, models per call).
+    check: run the health check (`cfjax.train.health.check_training`: a diverged or degenerate
+      model raises `DivergedError`); False for a caller that runs it itself.
   """
   protocol = _scratch_original(protocol, data)
   chunk = protocol.models_per_call
   result = retrain(model, data, np.full((chunk, 1), -1), protocol.paired(),
                    readout=state_readout, progress=False)
-  return jax.tree.map(lambda leaf: jnp.asarray(leaf[0, 0]), result.outputs)
+  state = jax.tree.map(lambda leaf: jnp.asarray(leaf[0, 0]), result.outputs)
+  return _checked(model, data, protocol, state) if check else state
 
 
-def train_original(model: Recommender, data: TrainData,
-                   protocol: RetrainProtocol) -> TrainState:
+def train_original(model: Recommender, data: TrainData, protocol: RetrainProtocol, *,
+                   check: bool = True) -> TrainState:
   """Trains the original model alone (all rows weight 1) under `protocol`'s paired seed,
   steps and batch size; jitted once per configuration. See `train_original_exact` for an
   original that retrains under `protocol.paired()` reproduce to the bit in every shape.
@@ -124,11 +128,23 @@ def train_original(model: Recommender, data: TrainData,
     model: the recommender.
     data: the training rows [N].
     protocol: a scratch protocol (its other seeds and chunking are not used).
+    check: run the health check (`cfjax.train.health.check_training`: a diverged or degenerate
+      model raises `DivergedError`); False for a caller that runs it itself.
   """
   protocol = _scratch_original(protocol, data)
   init_key, order_key = seed_keys(protocol.seed)
-  return _train_original_jit(model, data, init_key, order_key, protocol.steps,
-                             protocol.batch_size)
+  state = _train_original_jit(model, data, init_key, order_key, protocol.steps,
+                              protocol.batch_size)
+  return _checked(model, data, protocol, state) if check else state
+
+
+def _checked(model: Recommender, data: TrainData, protocol: RetrainProtocol,
+             state: TrainState) -> TrainState:
+  """`state` after the health check of a trained original (two full-data loss evaluations and
+  a few users' scores, outside the engine's loop)."""
+  check_training(model, data, initial=model.init(seed_keys(protocol.seed)[0]),
+                 trained=state.params, steps=protocol.steps)
+  return state
 
 
 def _scratch_original(protocol: RetrainProtocol, data: TrainData) -> RetrainProtocol:

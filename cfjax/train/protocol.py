@@ -61,9 +61,9 @@ class RetrainProtocol:
     if self.batch_size is not None:
       check_int(self.batch_size, "RetrainProtocol batch_size", minimum=1)
     if isinstance(self.seeds, (int, str, bytes)) or not isinstance(self.seeds, Sequence):
-      raise ValueError(f"RetrainProtocol seeds={self.seeds!r} must be a sequence of ints; pass "
-                       "seeds=(0,) for one seed")
-    seeds = tuple(check_int(seed, "RetrainProtocol seed", minimum=0) for seed in self.seeds)
+      raise ValueError(f"RetrainProtocol seeds={self.seeds!r} must be a sequence of ints >= 0, "
+                       "the paired seed first; pass seeds=(0,) for one seed")
+    seeds = tuple(_check_seed(seed) for seed in self.seeds)
     if not seeds:
       raise ValueError("RetrainProtocol seeds is empty; pass at least one seed (the paired one "
                        "first)")
@@ -134,6 +134,15 @@ class RetrainProtocol:
   def with_chunk_size(self, chunk_size: int | None) -> "RetrainProtocol":
     """The same protocol with `chunk_size` models per engine call (None: the default)."""
     return dataclasses.replace(self, chunk_size=chunk_size)
+
+
+def _check_seed(seed) -> int:
+  """A seed as an int, or a one-line error naming the fix (seeds are ints >= 0)."""
+  try:
+    return check_int(seed, "RetrainProtocol seed", minimum=0)
+  except ValueError as error:
+    raise ValueError(f"{str(error).split('; ')[0]}: a seed names a jax.random.PRNGKey; pass "
+                     "seeds=(0,) or other ints >= 0") from None
 
 
 def models_per_call(chunk_size: int | None, batch_size: int | None) -> int:

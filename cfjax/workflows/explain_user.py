@@ -25,8 +25,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cfjax import data as cfdata
-from cfjax import util
+from cfjax import rank, util
 from cfjax.data.interactions import Interactions
+from cfjax.data.transforms import filter_min_interactions
 from cfjax.evaluate import verify
 from cfjax.evaluate.cf_table import placebo_record
 from cfjax.evaluate.describe import describe, rating_of, user_name
@@ -47,6 +48,13 @@ DEFAULT_COSTS = ("fast",)
 # The version of the report's layout (docs/schema.md): raised when a field changes meaning or
 # goes away, not when one is added.
 REPORT_SCHEMA_VERSION = 1
+# The model when none is named: MF regresses ratings; on implicit feedback (one rating value)
+# every MF score ties, so implicit data get BPR-MF, which ranks positives above the rest.
+RATINGS_MODEL, IMPLICIT_MODEL = "mf", "bpr"
+# Items with fewer training interactions than this are not recommendable (dropped before
+# training): rating-regression MF ranks an item rated 5 by its 2 raters above one rated 4.5 by
+# 350 (MovieLens user 42's MF top-1 was *Prefontaine (1997)*, 3 ratings; with 10: *Titanic*).
+MIN_SUPPORT = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +64,8 @@ class Request:
   Attributes:
     dataset: a registered name ("movielens-100k", aliases) or a file path (when the data
       layer can load one).
-    model: a `make_model` name.
+    model: a `make_model` name; None: "mf" on ratings, "bpr" on implicit feedback (one
+      rating value: `choose_model`). A rating regressor on implicit feedback is refused.
     users: raw user ids (as in the data's own files) to explain; empty: `num_users` random.
     num_users: how many random users when `users` is empty.
     methods: explainer names; empty: every registered one that fits the model except the
@@ -72,10 +81,12 @@ class Request:
     cache_dir: where trained originals are kept (None: no cache).
     columns: for a data file, its column names as (role, column) pairs: user, item and
       optionally rating (none: implicit feedback), timestamp, title (`cfjax.data.load`).
+    min_support: items with fewer training interactions are dropped before training (neither
+      recommended nor in histories: `recommendable`); 1 keeps every item.
   """
 
   dataset: str = "movielens-100k"
-  model: str = "mf"
+  model: str | None = None
   users: tuple[str, ...] = ()
   num_users: int = 1
   methods: tuple[str, ...] = ()
@@ -89,6 +100,7 @@ class Request:
   data_dir: str | None = None
   cache_dir: str | None = None
   columns: tuple[tuple[str, str], ...] = ()
+  min_support: int = MIN_SUPPORT
 
 
 def default_cache_dir() -> str:
@@ -99,15 +111,84 @@ def default_cache_dir() -> str:
 
 def check_request(request: Request) -> None:
   """One-line errors for impossible settings, before any data is loaded or model trained."""
-  for name in ("num_users", "k", "size", "seeds"):
-    check_int(getattr(request, name), name, minimum=1)
-  check_int(request.seed, "seed")
+  for name in ("num_users", "k", "size", "seeds", "min_support"):
+    value = getattr(request, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f"{name}={value!r} is not a whole number >= 1; pass --{name}=1 or more")
+  if (isinstance(request.seed, bool) or not isinstance(request.seed, (int, np.integer))
+      or request.seed < 0):
+    raise ValueError(f"seed={request.seed!r} is not an int >= 0 (it names a random key); pass "
+                     "--seed=0 or another int >= 0")
   if request.steps is not None:
     check_int(request.steps, "steps", minimum=1)
   if request.batch_size is not None:
     check_int(request.batch_size, "batch_size", minimum=1)
   if request.methods and "all" in request.methods and len(request.methods) > 1:
     raise ValueError("methods: 'all' stands alone; pass either 'all' or method names")
+
+
+def constant_rating(data: Interactions) -> float | None:
+  """The one rating value of implicit feedback (every row the same rating), else None."""
+  if len(data) and np.all(data.rating == data.rating[0]):
+    return float(data.rating[0])
+  return None
+
+
+def choose_model(data: Interactions, requested: str | None) -> tuple[str, str | None]:
+  """The model to train and, when it was chosen for the data, the line saying so.
+
+  None picks `RATINGS_MODEL` ("mf"), or `IMPLICIT_MODEL` ("bpr", a ranking model) when every
+  rating is one value (implicit feedback: a rating regressor would score every item alike).
+
+  Raises:
+    ValueError: a rating regressor (`ModelEntry.regresses_ratings`) asked for on implicit data.
+  """
+  constant = constant_rating(data)
+  if requested is None:
+    if constant is None:
+      return RATINGS_MODEL, None
+    return IMPLICIT_MODEL, (f"model: {IMPLICIT_MODEL} (BPR-MF, a ranking model), since every "
+                            f"rating is {constant:g} (implicit feedback: no rating column, or one "
+                            "value); "
+                            "--model=<name> picks another")
+  if constant is not None and requested in MODELS and MODELS.get(requested).regresses_ratings:
+    rankers = ", ".join(name for name in MODELS.select(
+        lambda entry: not entry.regresses_ratings and not entry.amortised)
+                        if name not in (IMPLICIT_MODEL, "rcf"))  # rcf needs side data
+    raise ValueError(f"model {requested!r} regresses ratings but every rating in the data is "
+                     f"{constant:g} (implicit feedback): all its scores would tie; pass "
+                     f"--model={IMPLICIT_MODEL} (or {rankers}), or name a rating column in "
+                     "--columns")
+  return requested, None
+
+
+def recommendable(data: Interactions, min_support: int) -> tuple[Interactions, str | None]:
+  """`data` without the items of fewer than `min_support` interactions (and users left with
+  none; `filter_min_interactions`), raw ids kept, and the line saying what was dropped (None
+  when nothing was)."""
+  counts = np.bincount(data.item, minlength=data.num_items)
+  if min_support <= 1 or counts.min(initial=min_support) >= min_support:
+    return data, None
+  if data.columns:
+    return data, (f"--min_support={min_support} not applied: {data.name} carries extra row "
+                  f"columns ({', '.join(sorted(data.columns))}) that renumbering cannot keep")
+  named = dataclasses.replace(  # dense ids become raw ids, so --user=7 stays user 7
+      data, user_ids=np.arange(data.num_users) if data.user_ids is None else data.user_ids,
+      item_ids=np.arange(data.num_items) if data.item_ids is None else data.item_ids)
+  kept = filter_min_interactions(named, min_user=1, min_item=min_support)
+  return kept, (f"recommendable items: the {kept.num_items} of {data.num_items} with >= "
+                f"{min_support} interactions (--min_support); {len(data) - len(kept)} rows of "
+                "the others dropped before training")
+
+
+def unique_users(users: np.ndarray, data: Interactions) -> tuple[np.ndarray, str | None]:
+  """The users in first-seen order, each once, and a line naming those listed more often."""
+  unique, first, counts = np.unique(users, return_index=True, return_counts=True)
+  if (counts == 1).all():
+    return users, None
+  repeated = [f"{user_name(data, int(u))} ({c} times)" for u, c in zip(unique, counts) if c > 1]
+  return (users[np.sort(first)],
+          f"explained once each: user {', '.join(repeated)} was listed more than once")
 
 
 def resolve_users(data: Interactions, raw_users: Sequence[str]) -> np.ndarray:
@@ -242,12 +323,18 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
   check_request(request)
   with util.timed() as total:
     data = cfdata.load(request.dataset, data_dir=request.data_dir, **dict(request.columns))
-    training = MODELS.get(request.model).recipe
-    model = make_model(request.model, data, **training.hparams)
+    model_name, model_note = choose_model(data, request.model)
+    if request.users:
+      resolve_users(data, request.users)  # a user not in the data at all: named now
+    data, support_note = recommendable(data, request.min_support)
+    training = MODELS.get(model_name).recipe
+    model = make_model(model_name, data, **training.hparams)
     methods = resolve_methods(request, model)
-    users = (resolve_users(data, request.users) if request.users else
-             cfdata.sample_users(data, request.num_users, min_history=request.size + 1,
-                                 seed=(request.seed, 0xE7A1)))
+    users, duplicate_note = (unique_users(resolve_users(data, request.users), data)
+                             if request.users else
+                             (cfdata.sample_users(data, request.num_users,
+                                                  min_history=request.size + 1,
+                                                  seed=(request.seed, 0xE7A1)), None))
     short = [int(u) for u in users if len(data.history_rows(int(u))) <= request.size]
     if short:
       raise ValueError(f"user {user_name(data, short[0])} has "
@@ -261,6 +348,7 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
       ctx, fit_info = original_context(model, data, spec, cache_dir=request.cache_dir,
                                        exact_chunk=chunk_size)
     top_items, top_scores = ctx.top_k(users, 5)
+    tied = int(rank.tied_at_top(top_scores).sum())
     targets = Targets(users, top_items[:, 0])
 
     records: list[Explanation] = []
@@ -290,8 +378,12 @@ def explain_user(request: Request, *, progress: bool = True) -> dict:
            "protocol": {"kind": "scratch", "steps": spec.steps, "seeds": seeds,
                         "paired_seed": request.seed, "k": request.k, "size": request.size,
                         "verified": request.verify},
-           "methods": methods, "code": code_version()}
+           "methods": methods, "min_support": request.min_support,
+           "notes": [note for note in (model_note, support_note, duplicate_note) if note],
+           "code": code_version()}
+  warned = [rank.tie_message(tied, len(users))] if tied else []
   return {"schema_version": REPORT_SCHEMA_VERSION, "setup": setup, "users": report_users,
+          "warnings": warned,
           "seconds": {"total": total.seconds, "train_original": fitting.seconds,
                       "verify": verifying.seconds}}
 
@@ -314,6 +406,8 @@ def render(report: dict) -> str:
   lines = [f"{setup['model']} on {setup['dataset']} ({setup['training']['steps']} steps, "
            f"seed {setup['training']['seed']}"
            f"{', cached' if setup['training']['cached'] else ''})"]
+  lines += [f"note: {note}" for note in setup.get("notes", ())]
+  lines += [f"warning: {warning}" for warning in report.get("warnings", ())]
   for user in report["users"]:
     lines.append("")
     lines.append(f"User {user['user']} ({user['history']} interactions). Top 5:")
