@@ -10,6 +10,10 @@ placebo of the same size and the noise floor (`cfjax.workflows.explain_user`).
 
 A mistake (an unknown dataset, user or method, a missing file, an impossible setting) ends in
 one line naming it (`--verbose` for a traceback).
+
+    cfjax table3 --preset=smoke --dataset=movielens
+
+runs a paper table or study (`cfjax.experiments`, its absl flags; `cfjax --help` lists them).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import pathlib
 import sys
 import textwrap
 import warnings
+
+from cfjax.experiments import RUNNERS
+from cfjax.experiments import run as run_runner
 
 USER_ERRORS = (ValueError, OSError)
 
@@ -91,11 +98,6 @@ def parser() -> argparse.ArgumentParser:
   return main
 
 
-def _runner_names() -> tuple[str, ...]:
-  from cfjax.experiments import RUNNERS
-  return tuple(RUNNERS)
-
-
 def _quiet_jax() -> None:
   """Silences JAX's line about missing TPU/GPU backends (not a problem on a CPU machine)."""
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
@@ -133,8 +135,6 @@ def with_runners(main: argparse.ArgumentParser) -> argparse.ArgumentParser:
   The runners are absl apps: `main()` hands `cfjax <runner> ...` to them before argparse, so
   these entries only list them. The registries import JAX and explainers register on import,
   so their names are read only when --help is asked for (`_registered_choices`)."""
-  from cfjax.experiments import RUNNERS
-
   for name, summary in RUNNERS.items():
     _commands(main).add_parser(name, add_help=False, help=summary.replace("%", "%%"))
   main.epilog = ("explain takes the options above (cfjax explain --help); the other commands "
@@ -170,15 +170,14 @@ def _registered_choices() -> str:
 def main(argv: list[str] | None = None) -> None:
   """Entry point of the `cfjax` console script: `cfjax explain ...` or `cfjax <runner> ...`."""
   argv = sys.argv[1:] if argv is None else list(argv)
-  if argv and argv[0] in _runner_names():
-    from cfjax import experiments
-    experiments.run(argv[0], argv[1:])
+  if argv and argv[0] in RUNNERS:
+    run_runner(argv[0], argv[1:])
     return
   command_line = with_runners(parser())
   if argv[:1] == ["explain"] and {"-h", "--help"} & set(argv):
-    explain = _commands(command_line).choices["explain"]
-    explain.formatter_class = _DefaultsAndEpilog
-    explain.epilog = _registered_choices()
+    explain_parser = _commands(command_line).choices["explain"]
+    explain_parser.formatter_class = _DefaultsAndEpilog
+    explain_parser.epilog = _registered_choices()
   args = command_line.parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   _quiet_jax()
