@@ -4,7 +4,7 @@ Loads (or trains, once: `cfjax.pipeline.trained_original`) the original of
 * --model=ncf: ACCENT's NeuMF on its ML-100K data after the paper's 120,000 minibatch Adam
   steps (accent_table1's original), or
 * --model=mf: the benchmark's MF on MovieLens 100K (70 % split, 300 full-batch Adam steps,
-  experiments/configs/benchmark.py),
+  cfjax/experiments/configs/benchmark.py),
 then continues it on the FULL batch, with nothing deleted (the control of a converged
 verification) and with --delete rows of one user deleted (a counterfactual), with
 
@@ -105,7 +105,7 @@ if __name__ == "__main__":
   parser.add_argument("--model", choices=sorted(TOLERANCES), default="ncf")
   parser.add_argument("--max_steps", type=int, default=4000)
   parser.add_argument("--delete", type=int, default=5, help="rows of one user deleted")
-  parser.add_argument("--cache_dir", default="results/cache/originals")
+  parser.add_argument("--cache_dir", default=cfdata.default_cache_dir("originals"))
   args = parser.parse_args()
   print(json.dumps({k: v for k, v in main(args.model, args.max_steps, args.delete, args.cache_dir).items()
                     if k != "runs"}))

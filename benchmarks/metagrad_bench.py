@@ -31,7 +31,7 @@ from cfjax.evaluate import environment_info, significance
 from cfjax.evaluate import leaderboard as lb
 from cfjax.workflows import benchmark
 from cfjax.records import Explanation, VerifiedRecord, load_records
-from experiments.configs.benchmark import get_config
+from cfjax.experiments.configs.benchmark import get_config
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 FLAGS = flags.FLAGS

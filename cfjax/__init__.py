@@ -2,7 +2,7 @@
 
 Layers, each importing only those before it (tests/test_layers.py checks it):
   util, version, types, records, registry -> data -> models -> rank -> train
-  -> influence, simulate -> explain -> evaluate -> pipeline -> papers -> workflows -> cli
+  -> influence, simulate -> explain -> evaluate -> pipeline -> papers -> workflows -> experiments -> cli
 
   util.py      atomic writes, JSON, stopwatch, argument checks, the code version's hash
   version.py   the package version (one place)
@@ -12,7 +12,8 @@ Layers, each importing only those before it (tests/test_layers.py checks it):
   data/ models/ rank.py train/ influence/ simulate/ explain/ evaluate/   the library
   pipeline.py  the `Run` skeleton every results-writing pipeline uses
   papers/      one pipeline per paper table; workflows/: the other pipelines
-  cli.py       `cfjax explain` (also `python -m cfjax`, __main__.py)
+  experiments/ the runners (`cfjax table3`, ...) and their configs, absl apps
+  cli.py       `cfjax explain`, `cfjax <runner>` (also `python -m cfjax`, __main__.py)
 """
 
 from cfjax import data, evaluate, explain, influence, models, rank, simulate, train

@@ -10,6 +10,10 @@ placebo of the same size and the noise floor (`cfjax.workflows.explain_user`).
 
 A mistake (an unknown dataset, user or method, a missing file, an impossible setting) ends in
 one line naming it (`--verbose` for a traceback).
+
+    cfjax table3 --preset=smoke --dataset=movielens
+
+runs a paper table or study (`cfjax.experiments`, its absl flags; `cfjax --help` lists them).
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import logging
 import os
 import pathlib
 import sys
+import textwrap
 import warnings
+
+from cfjax.experiments import RUNNERS
+from cfjax.experiments import run as run_runner
 
 USER_ERRORS = (ValueError, OSError)
 
@@ -127,9 +135,57 @@ def explain(args: argparse.Namespace) -> None:
     print(f"wrote {output}")
 
 
+def with_runners(main: argparse.ArgumentParser) -> argparse.ArgumentParser:
+  """`main` with the experiment runners (`cfjax.experiments.RUNNERS`) listed as commands, and
+  `explain --help` naming the registered datasets, models and methods.
+
+  The runners are absl apps: `main()` hands `cfjax <runner> ...` to them before argparse, so
+  these entries only list them. The registries import JAX and explainers register on import,
+  so their names are read only when --help is asked for (`_registered_choices`)."""
+  for name, summary in RUNNERS.items():
+    _commands(main).add_parser(name, add_help=False, help=summary.replace("%", "%%"))
+  main.epilog = ("explain takes the options above (cfjax explain --help); the other commands "
+                 "run a paper table or study and take absl flags (cfjax table3 --help)")
+  return main
+
+
+def _commands(main: argparse.ArgumentParser) -> argparse._SubParsersAction:
+  return next(action for action in main._actions
+              if isinstance(action, argparse._SubParsersAction))
+
+
+class _DefaultsAndEpilog(argparse.ArgumentDefaultsHelpFormatter,
+                         argparse.RawDescriptionHelpFormatter):
+  """Help with each option's default and the epilog's lines kept as written."""
+
+
+def _registered_choices() -> str:
+  """The registered datasets, models and explanation methods, for `cfjax explain --help`."""
+  from cfjax.data import available_datasets
+  from cfjax.explain import EXPLAINERS, discover
+  from cfjax.models import available_models
+  from cfjax.workflows.explain_user import CONTROLS
+
+  discover()
+  methods = [name for name in EXPLAINERS.names() if name not in CONTROLS]
+  lines = {"datasets": [*available_datasets(), "(or a data file)"],
+           "models": available_models(), "methods": [*methods, "all"]}
+  return "\n".join(textwrap.fill(" ".join(names), width=80, initial_indent=f"{kind}: ",
+                                  subsequent_indent="  ") for kind, names in lines.items())
+
+
 def main(argv: list[str] | None = None) -> None:
-  """Entry point of the `cfjax` console script."""
-  args = parser().parse_args(argv)
+  """Entry point of the `cfjax` console script: `cfjax explain ...` or `cfjax <runner> ...`."""
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if argv and argv[0] in RUNNERS:
+    run_runner(argv[0], argv[1:])
+    return
+  command_line = with_runners(parser())
+  if argv[:1] == ["explain"] and {"-h", "--help"} & set(argv):
+    explain_parser = _commands(command_line).choices["explain"]
+    explain_parser.formatter_class = _DefaultsAndEpilog
+    explain_parser.epilog = _registered_choices()
+  args = command_line.parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   _quiet_jax()
   try:

@@ -1,1 +1,2 @@
-"""Experiment runners (absl apps): `python -m experiments.<name>`."""
+"""Clone shims: `python -m experiments.<runner>` is `cfjax <runner>`; the runners, their
+configs and flags live in the package, `cfjax.experiments` (installed with it)."""

@@ -1,12 +1,7 @@
-"""ACCENT's Table 1 for NCF: pure FIA, FIA and ACCENT at k = 5, 10, 20, verified by retraining.
+"""`python -m experiments.accent_table1` from a clone: the same as `cfjax accent_table1`
+(cfjax/experiments/accent_table1.py)."""
 
-  CFJAX_DATA_DIR=../shared/data python -m experiments.accent_table1 [--preset=smoke]
-
-Pipeline: `cfjax.papers.accent`; settings: `experiments/configs/accent_table1.py`.
-"""
-
-from cfjax.papers import accent
-from experiments import cli
+from cfjax.experiments import accent_table1
 
 if __name__ == "__main__":
-  cli.main("accent_table1", accent.run)
+  accent_table1.main()

@@ -1,15 +1,7 @@
-"""Wen et al. (LCER), Figures 8-9: LCER's Val, Len, PS, PN and F_NS as lambda or alpha varies.
+"""`python -m experiments.lcer_sweep` from a clone: the same as `cfjax lcer_sweep`
+(cfjax/experiments/lcer_sweep.py)."""
 
-  CFJAX_DATA_DIR=../shared/data python -m experiments.lcer_sweep --dataset=ml-100k \
-      [--preset=smoke] [--config.table2_dir=results/lcer_table2/movielens-100k-smoke]
-
-Writes sweep.csv and the figures sweep_lambda.png / sweep_alpha.png (with matplotlib) beside
-the usual results files. Pipeline: `cfjax.papers.lcer.run_sweep`; settings:
-`experiments/configs/lcer_sweep.py`.
-"""
-
-from cfjax.papers import lcer
-from experiments import cli
+from cfjax.experiments import lcer_sweep
 
 if __name__ == "__main__":
-  cli.main("lcer_sweep", lcer.run_sweep)
+  lcer_sweep.main()

@@ -1,12 +1,7 @@
-"""Verify simple explanations by retraining: knn vs. a random placebo vs. the noise floor.
+"""`python -m experiments.retrain_verify` from a clone: the same as `cfjax retrain_verify`
+(cfjax/experiments/retrain_verify.py)."""
 
-  CFJAX_DATA_DIR=../shared/data python -m experiments.retrain_verify [--preset=smoke]
-
-Pipeline: `cfjax.workflows.retrain_verify`; settings: `experiments/configs/retrain_verify.py`.
-"""
-
-from cfjax.workflows import retrain_verify
-from experiments import cli
+from cfjax.experiments import retrain_verify
 
 if __name__ == "__main__":
-  cli.main("retrain_verify", retrain_verify.run)
+  retrain_verify.main()

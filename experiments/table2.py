@@ -1,13 +1,7 @@
-"""Yao et al.'s Table 2: seconds per explanation, one at a time and batched.
+"""`python -m experiments.table2` from a clone: the same as `cfjax table2`
+(cfjax/experiments/table2.py)."""
 
-  CFJAX_DATA_DIR=../shared/data python -m experiments.table2 --preset=smoke|default \
-      [--config.table3_dir=<a finished experiments.table3 output_dir with these settings>]
-
-Pipeline: `cfjax.papers.yao.run_table2`; settings: `experiments/configs/table2.py`.
-"""
-
-from cfjax.papers import yao
-from experiments import cli
+from cfjax.experiments import table2
 
 if __name__ == "__main__":
-  cli.main("table2", yao.run_table2)
+  table2.main()

@@ -24,6 +24,7 @@ LAYERS = (
     ("pipeline",),
     ("papers",),
     ("workflows",),
+    ("experiments",),
     ("cli", "__main__"),
 )
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -5,7 +5,8 @@
   frames.py        your own data: a pandas frame or a CSV / TSV / Parquet file, raw ids kept
   raw_ids.py       records in the data's own ids: raw user / item ids and titles
   parsing.py       fast, validating readers for delimited text files
-  paths.py         where datasets live (CFJAX_DATA_DIR), fetching with a SHA-256 check
+  paths.py         where datasets (CFJAX_DATA_DIR) and caches (CFJAX_CACHE_DIR) live, fetching
+                   with a SHA-256 check
   errors.py        `DatasetError`, the loaders' one-line error
   transforms.py    splits, filters, binarisation, user sampling and a content checksum
   synthetic.py     seeded synthetic ratings with a planted low-rank structure
@@ -18,7 +19,7 @@
 from cfjax.data.errors import DatasetError
 from cfjax.data.interactions import Interactions, padded_histories
 from cfjax.data.loaders import available_datasets, canonical_name, load
-from cfjax.data.paths import data_dir
+from cfjax.data.paths import data_dir, default_cache_dir
 from cfjax.data.social import SocialInteractions
 from cfjax.data.synthetic import make_synthetic
 from cfjax.data.transforms import (binarize, data_checksum, filter_min_interactions,
@@ -35,6 +36,7 @@ __all__ = [
     "canonical_name",
     "data_checksum",
     "data_dir",
+    "default_cache_dir",
     "filter_min_interactions",
     "lcer_positives",
     "load",

@@ -1,4 +1,4 @@
-"""Where datasets live on disk, and fetching missing files (with a SHA-256 check)."""
+"""Where datasets and caches live on disk, and fetching missing files (with a SHA-256 check)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import zipfile
 
 
 DATA_DIR_ENV = "CFJAX_DATA_DIR"
+CACHE_DIR_ENV = "CFJAX_CACHE_DIR"
 NO_DOWNLOAD_ENV = "CFJAX_NO_DOWNLOAD"
 ALLOW_MODIFIED_ENV = "CFJAX_ALLOW_MODIFIED_DATA"
 DEFAULT_DATA_DIR = pathlib.Path("~/.cache/cfjax")
+DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/cfjax")
 DOWNLOAD_TIMEOUT_S = 5.0
 
 
@@ -33,6 +35,21 @@ def data_dir(flag_value: str | os.PathLike | None = None) -> pathlib.Path:
     if value is not None and str(value) != "":
       return pathlib.Path(value).expanduser()
   return DEFAULT_DATA_DIR.expanduser()
+
+
+def default_cache_dir(kind: str = "originals") -> str:
+  """The one default folder of a cache of trained models and results (`cfjax explain` and
+  every runner's `cache_dir`): `$CFJAX_CACHE_DIR/<kind>`, else `~/.cache/cfjax/<kind>`.
+
+  Args:
+    kind: the cache's sub-folder: "originals" (trained original models, keyed by everything
+      they depend on) or "lcer" (trained Mult-VAEs and LCER grid points).
+
+  Returns:
+    The folder, `~` expanded, as a string (config fields are strings); not required to exist.
+  """
+  root = os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
+  return str(pathlib.Path(root).expanduser() / kind)
 
 
 def download_enabled(download: bool | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""One pipeline per paper table: `run(config, workdir) -> table`, configs in experiments/configs.
+"""One pipeline per paper table: `run(config, workdir) -> table` (configs in
+cfjax/experiments/configs).
 
   accent.py           ACCENT's Table 1 (Tran et al., 2021), its NCF and RCF halves
   yao/                Yao et al.'s Tables 2 and 3 and ablations

@@ -360,7 +360,7 @@ def run_half(config, workdir: str | os.PathLike, *, progress: bool = True) -> di
   """Runs (or resumes, or finds finished) half config.model of Table 1 into `workdir`.
 
   Args:
-    config: `experiments/configs/accent_table1.py`'s fields: NCF reads dataset, data_dir,
+    config: `cfjax/experiments/configs/accent_table1.py`'s fields: NCF reads dataset, data_dir,
       seed, users, train_steps, batch_size, verify_steps, verify_seeds, verify_batch_size,
       verify_tol, chunk_size, cache_dir; RCF reads seed, data_dir, cache_dir, chunk_size and
       the rcf_* fields (users, train/verify epochs or steps, batch size, protocol, seeds).

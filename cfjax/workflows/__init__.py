@@ -1,5 +1,6 @@
-"""Workflows that are not one paper's table: `run(config, workdir) -> table` pipelines (configs
-in experiments/configs) and the `cfjax explain` report, on the `cfjax.pipeline.Run` skeleton.
+"""Workflows that are not one paper's table: `run(config, workdir) -> table` pipelines
+(configs in cfjax/experiments/configs) and the `cfjax explain` report, on the
+`cfjax.pipeline.Run` skeleton.
 
   benchmark.py        the retrain-verified benchmark of every explainer (its Mult-VAE cell uses
                       `cfjax.papers.lcer`'s preparation, so this layer sits above papers)

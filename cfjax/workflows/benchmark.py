@@ -513,7 +513,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
   """The benchmark: every cell (dataset x model), then the combined leaderboard.
 
   Args:
-    config: `experiments/configs/benchmark.py`'s fields.
+    config: `cfjax/experiments/configs/benchmark.py`'s fields.
     workdir: the results directory (one sub-directory per cell).
 
   Returns:

@@ -17,8 +17,6 @@ exactly (the original is trained inside the same compiled engine step as its ret
 from __future__ import annotations
 
 import dataclasses
-import os
-import pathlib
 from typing import Sequence
 
 import numpy as np
@@ -104,9 +102,9 @@ class Request:
 
 
 def default_cache_dir() -> str:
-  """$CFJAX_CACHE_DIR/originals, else ~/.cache/cfjax/originals."""
-  root = os.environ.get("CFJAX_CACHE_DIR") or pathlib.Path.home() / ".cache" / "cfjax"
-  return str(pathlib.Path(root) / "originals")
+  """$CFJAX_CACHE_DIR/originals, else ~/.cache/cfjax/originals (`cfjax.data.default_cache_dir`,
+  the runners' default too)."""
+  return cfdata.default_cache_dir("originals")
 
 
 def check_request(request: Request) -> None:

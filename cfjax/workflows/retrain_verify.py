@@ -42,7 +42,7 @@ def run(config, workdir: str | os.PathLike) -> dict:
   """Runs (or finds finished) results of the study into `workdir`; returns table.json's dict.
 
   Args:
-    config: `experiments/configs/retrain_verify.py`'s fields (dataset, data_dir, model, seed,
+    config: `cfjax/experiments/configs/retrain_verify.py`'s fields (dataset, data_dir, model, seed,
       train_fraction, num_users, steps, deletion_size, chunk_size).
     workdir: the results directory.
   """

@@ -3,7 +3,7 @@
 Pipeline of `python -m experiments.topn --dataset=movielens --model=ease`: loads the data
 (every interaction an implicit positive, or only ratings above `keep_above`), holds out a
 fraction of every user's rows (`per_user_holdout`), trains the model on the rest with its
-per-dataset preset (`experiments/configs/topn.py`), and ranks every unseen item for each user
+per-dataset preset (`cfjax/experiments/configs/topn.py`), and ranks every unseen item for each user
 (`cfjax.evaluate.topn`). Mult-VAE is trained on the users' training rows with a validation
 hold-out carved from them for its best epoch (Liang et al. 2018), then scores the full
 training rows. Published figures, where one exists for a comparable protocol, are in

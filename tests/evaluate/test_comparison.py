@@ -13,7 +13,7 @@ from cfjax.models import make_mf
 from cfjax.pipeline import trained_original
 from cfjax.train import RetrainProtocol
 from cfjax.workflows import benchmark
-from experiments.configs.benchmark import get_config
+from cfjax.experiments.configs.benchmark import get_config
 
 USERS = 12  # >= significance.MIN_TARGETS: the markdown shows intervals
 

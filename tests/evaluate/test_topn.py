@@ -36,7 +36,7 @@ def test_topn_metrics_counts_users_and_distinct_top1():
 
 
 def test_the_runner_pipeline_on_synthetic_data(tmp_path):
-  from experiments.configs.topn import get_config
+  from cfjax.experiments.configs.topn import get_config
   from cfjax.workflows import topn
   config = get_config("smoke")
   config.dataset = "synthetic"

@@ -15,7 +15,7 @@ from cfjax.evaluate import cf_table
 from cfjax import pipeline
 from cfjax.papers import accent
 from cfjax.records import Explanation, VerifiedRecord, read_jsonl
-from experiments.configs import accent_table1 as accent_config
+from cfjax.experiments.configs import accent_table1 as accent_config
 from tests.conftest import needs_data
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

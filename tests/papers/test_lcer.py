@@ -13,7 +13,7 @@ import pytest
 from cfjax.papers import lcer
 from cfjax.papers.lcer.preparation import NOT_RUNNABLE
 from cfjax.papers.published import LCER_LAMBDA_ALPHA, LCER_TABLE1, LCER_TABLE2
-from experiments.configs import lcer_sweep, lcer_table2, lcer_table3
+from cfjax.experiments.configs import lcer_sweep, lcer_table2, lcer_table3
 from tests.conftest import needs_data
 
 QUIET = lambda *_: None

@@ -10,9 +10,9 @@ from cfjax import data as cfdata
 from cfjax.papers import yao
 from cfjax.papers.yao import preparation, table3
 from cfjax.records import Explanation, VerifiedRecord, read_jsonl
-from experiments.configs import ablations as ablations_config
-from experiments.configs import table2 as table2_config
-from experiments.configs import table3 as table3_config
+from cfjax.experiments.configs import ablations as ablations_config
+from cfjax.experiments.configs import table2 as table2_config
+from cfjax.experiments.configs import table3 as table3_config
 from tests.conftest import needs_data
 
 FILES = ("config.json", "explanations.jsonl", "rows.csv", "table.md", "table.json")

@@ -14,7 +14,7 @@ from cfjax.workflows import benchmark
 from cfjax.papers import lcer as lcer_pipeline
 from cfjax.pipeline import trained_original
 from cfjax.train import RetrainProtocol
-from experiments.configs.benchmark import get_config
+from cfjax.experiments.configs.benchmark import get_config
 
 PLANTED = 0  # the item whose deletion flips every test user's top-1
 

@@ -6,7 +6,7 @@ import pytest
 
 from cfjax.workflows import retrain_verify
 from cfjax.records import VerifiedRecord, read_jsonl
-from experiments.configs.retrain_verify import get_config
+from cfjax.experiments.configs.retrain_verify import get_config
 
 METHODS = {"knn", "random", "none"}
 

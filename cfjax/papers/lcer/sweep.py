@@ -128,7 +128,7 @@ def run_sweep(config, workdir, *, progress: Progress = print) -> dict:
   explanations.jsonl, rows.csv, table.md, table.json).
 
   Args:
-    config: `experiments/configs/lcer_sweep.py`'s fields.
+    config: `cfjax/experiments/configs/lcer_sweep.py`'s fields.
     workdir: the results directory.
     progress: called with one line per grid point.
 

@@ -21,7 +21,7 @@ def run_table2(config, workdir, *, progress: Progress = print) -> dict:
   paper's numbers (`LCER_TABLE2`). A finished run with the same config is returned as is.
 
   Args:
-    config: `experiments/configs/lcer_table2.py`'s fields.
+    config: `cfjax/experiments/configs/lcer_table2.py`'s fields.
     workdir: the results directory.
     progress: called with one line per finished step.
 

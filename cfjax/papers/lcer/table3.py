@@ -106,7 +106,7 @@ def run_table3(config, workdir, *, progress: Progress = print) -> dict:
   are cached (`lcer_point`).
 
   Args:
-    config: `experiments/configs/lcer_table3.py`'s fields.
+    config: `cfjax/experiments/configs/lcer_table3.py`'s fields.
     workdir: the results directory.
     progress: called with one line per finished step.
 

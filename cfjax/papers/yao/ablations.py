@@ -58,7 +58,7 @@ def run_ablations(config, workdir: str | os.PathLike, *, progress: bool = True) 
     its combined Table 3 dict}}.
   """
   if not config.variants:
-    raise ValueError("the config lists no variants; see experiments/configs/ablations.py")
+    raise ValueError("the config lists no variants; see cfjax/experiments/configs/ablations.py")
   order = sorted(config.variants, key=lambda name: (
       ABLATION_ORDER.index(name) if name in ABLATION_ORDER else len(ABLATION_ORDER), name))
   variants = {name: variant_config(config, config.variants[name]) for name in order}

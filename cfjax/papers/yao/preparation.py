@@ -193,7 +193,7 @@ def setup(config, name: str, full: Interactions) -> Setup:
   """Splits `full`, builds model `name` and samples its simulated and test users.
 
   Args:
-    config: a Table 3 config (`experiments/configs/table3.py`).
+    config: a Table 3 config (`cfjax/experiments/configs/table3.py`).
     name: the recommender, "mf" or "ncf".
     full: the loaded dataset.
 

@@ -104,7 +104,7 @@ def run_table2(config, workdir: str | os.PathLike, *, progress: bool = True) -> 
   """Yao et al.'s Table 2 for one recommender: seconds per explanation, both ways.
 
   Args:
-    config: `experiments/configs/table2.py`'s fields (Table 3's, plus `table3_dir`).
+    config: `cfjax/experiments/configs/table2.py`'s fields (Table 3's, plus `table3_dir`).
     workdir: the results directory.
     progress: show the engine's progress bars.
 

@@ -236,7 +236,7 @@ def run_table3(config, workdir: str | os.PathLike, *, progress: bool = True) -> 
   Also writes a combined table.md and table.json at the top of `workdir`.
 
   Args:
-    config: `experiments/configs/table3.py`'s fields.
+    config: `cfjax/experiments/configs/table3.py`'s fields.
     workdir: the results directory.
     progress: show the engine's progress bars.
 

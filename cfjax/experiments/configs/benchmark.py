@@ -1,7 +1,8 @@
-"""Config of the retrain-verified benchmark (`python -m experiments.benchmark`)."""
+"""Config of the retrain-verified benchmark (`cfjax benchmark`)."""
 
 import ml_collections
 
+from cfjax.data import default_cache_dir
 from cfjax.explain import explainers_costing
 from cfjax.models import MODELS
 
@@ -96,7 +97,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.model_settings = model_settings()
   config.multvae = ml_collections.ConfigDict({"epochs": 200})
   config.chunk_size = ml_collections.FieldReference(None, field_type=int)
-  config.cache_dir = "results/cache/originals"
+  config.cache_dir = default_cache_dir("originals")
   config.output_dir = ""
   if preset == "smoke":
     config.datasets = ("movielens-100k",)

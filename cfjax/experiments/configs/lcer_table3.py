@@ -1,9 +1,9 @@
 """Config of Wen et al.'s (LCER) Table 3, the length-matched comparison
-(`python -m experiments.lcer_table3`)."""
+(`cfjax lcer_table3`)."""
 
 import ml_collections
 
-from experiments.configs.lcer_table2 import base_config
+from cfjax.experiments.configs.lcer_table2 import base_config
 
 LAMBDAS = {"smoke": (0.01, 0.03, 0.05), "default": (0.01, 0.02, 0.03, 0.04, 0.05),
            "paper": (0.01, 0.02, 0.03, 0.04, 0.05)}

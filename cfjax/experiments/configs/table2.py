@@ -1,9 +1,9 @@
-"""Config of Yao et al.'s Table 2 (`python -m experiments.table2`): Table 3's settings for one
+"""Config of Yao et al.'s Table 2 (`cfjax table2`): Table 3's settings for one
 recommender, the methods the paper times, and optionally a finished Table 3 run to reuse."""
 
 import ml_collections
 
-from experiments.configs import table3
+from cfjax.experiments.configs import table3
 
 PRESETS = table3.PRESETS
 

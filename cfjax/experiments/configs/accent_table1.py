@@ -1,7 +1,8 @@
-"""Config of ACCENT's Table 1 (`python -m experiments.accent_table1`)."""
+"""Config of ACCENT's Table 1 (`cfjax accent_table1`)."""
 
 import ml_collections
 
+from cfjax.data import default_cache_dir
 from cfjax.papers.accent import PAPER_STEPS
 
 PRESETS = ("smoke", "default", "paper")
@@ -51,7 +52,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # retraining has no randomness); None: verify_steps of Adam
   config.verify_tol = ml_collections.FieldReference(None, field_type=float)
   config.chunk_size = ml_collections.FieldReference(None, field_type=int)  # None: 8 on CPU
-  config.cache_dir = "results/cache/originals"  # trained originals, shared between runs
+  config.cache_dir = default_cache_dir("originals")  # trained originals, shared between runs
   # RCF half (cfjax/papers/accent.py rcf_half; data accent-rcf, ACCENT's RCF settings in the model):
   # epochs of the original and of each from-scratch verification retrain (ACCENT: 50 each),
   # rows per step (512), and the shuffling seeds (init fixed), scores averaged over them.

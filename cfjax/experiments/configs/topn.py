@@ -1,4 +1,4 @@
-"""Config of the top-N accuracy runner (`python -m experiments.topn`).
+"""Config of the top-N accuracy runner (`cfjax topn`).
 
 Training settings and hyperparameters come from `cfjax.workflows.topn.MODEL_PRESETS` for the
 (dataset, model); set steps / batch_size / epochs or hparams.<name> to override them.

@@ -1,9 +1,9 @@
-"""Config of Yao et al.'s ablations (sec. 6.3; `python -m experiments.ablations`): Table 3's
+"""Config of Yao et al.'s ablations (sec. 6.3; `cfjax ablations`): Table 3's
 settings on MovieLens with MF, and the variants, each a Table 3 run with these overrides."""
 
 import ml_collections
 
-from experiments.configs import table3
+from cfjax.experiments.configs import table3
 
 PRESETS = table3.PRESETS
 

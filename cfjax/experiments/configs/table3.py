@@ -1,7 +1,8 @@
-"""Config of Yao et al.'s Table 3 (`python -m experiments.table3`)."""
+"""Config of Yao et al.'s Table 3 (`cfjax table3`)."""
 
 import ml_collections
 
+from cfjax.data import default_cache_dir
 from cfjax.models import MODELS
 
 PRESETS = ("smoke", "default", "paper")
@@ -82,6 +83,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   config.models = ml_collections.ConfigDict({name: model_config(name, preset)
                                              for name in ("mf", "ncf")})
   config.chunk_size = ml_collections.FieldReference(None, field_type=int)  # None: by device
-  config.cache_dir = "results/cache/originals"  # trained originals, shared between runs
+  config.cache_dir = default_cache_dir("originals")  # trained originals, shared between runs
   config.output_dir = ""
   return config

@@ -1,9 +1,9 @@
 """Config of Wen et al.'s (LCER) Figures 8-9, the lambda and alpha sweep
-(`python -m experiments.lcer_sweep`)."""
+(`cfjax lcer_sweep`)."""
 
 import ml_collections
 
-from experiments.configs.lcer_table2 import base_config
+from cfjax.experiments.configs.lcer_table2 import base_config
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:

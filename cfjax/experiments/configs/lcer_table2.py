@@ -1,10 +1,12 @@
-"""Config of Wen et al.'s (LCER) Table 2 (`python -m experiments.lcer_table2`).
+"""Config of Wen et al.'s (LCER) Table 2 (`cfjax lcer_table2`).
 
 `base_config` holds the fields Tables 2, 3 and the sweep share (the Mult-VAE preparation and
 the methods' budgets); Table 3 and the sweep build on it.
 """
 
 import ml_collections
+
+from cfjax.data import default_cache_dir
 
 PRESETS = ("smoke", "default", "paper")
 
@@ -31,7 +33,7 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
   config.lam = ml_collections.FieldReference(None, field_type=float)  # None: the paper's
   config.alpha = ml_collections.FieldReference(None, field_type=float)  # None: the paper's
   config.targets_per_batch = ml_collections.FieldReference(None, field_type=int)  # LCER pairs/call
-  config.cache_dir = "results/cache/lcer"  # trained Mult-VAEs and LCER grid points
+  config.cache_dir = default_cache_dir("lcer")  # trained Mult-VAEs and LCER grid points
   config.output_dir = ""
   if preset == "smoke":
     config.epochs = 20

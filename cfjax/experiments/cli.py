@@ -1,8 +1,10 @@
 """What every runner shares: flags, config loading, one-line errors, where results went.
 
-A runner is `experiments/<table>.py`: it names its config (`experiments/configs/<table>.py`,
-whose `get_config(preset)` returns an `ml_collections.ConfigDict`) and the library pipeline
-that runs it, and calls `cli.main(...)`. On the command line:
+A runner is `cfjax/experiments/<table>.py`: it names its config (`configs/<table>.py` beside
+it, whose `get_config(preset)` returns an `ml_collections.ConfigDict`) and the library pipeline
+that runs it, and calls `cli.main(...)`. `cfjax <table> [flags]`, `python -m
+cfjax.experiments.<table> [flags]` and, from a clone, `python -m experiments.<table> [flags]`
+are the same command. On the command line:
 
   --preset=smoke|default|paper   which settings `get_config` returns
   --dataset --model --seed --data_dir --chunk_size (--datasets --models)
@@ -73,7 +75,7 @@ USER_ERRORS = (ValueError, OSError)  # and their subclasses DatasetError, Missin
 
 
 def define_config(name: str) -> None:
-  """Defines --config (default experiments/configs/<name>.py) so --config.<field>= works.
+  """Defines --config (default configs/<name>.py) so --config.<field>= works.
 
   ml_collections reads the --config.* overrides of sys.argv as it defines the flag, so a bad
   override fails here: one line, not a traceback."""
@@ -83,7 +85,7 @@ def define_config(name: str) -> None:
         f"The {name} config; override fields with --config.<field>=.")
   except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as error:
     sys.exit(f"{name}: bad flag: {str(error).strip() or repr(error)} is not a setting of "
-             f"{name} (see experiments/configs/{name}.py)")
+             f"{name} (see cfjax/experiments/configs/{name}.py)")
 
 
 def _set(config: ml_collections.ConfigDict, path: str, value) -> None:
@@ -99,7 +101,7 @@ def _set(config: ml_collections.ConfigDict, path: str, value) -> None:
 
 def load_config(name: str) -> ml_collections.ConfigDict:
   """The runner's config: get_config(--preset), then the shorthand flags, then --config.*."""
-  module = importlib.import_module(f"experiments.configs.{name}")
+  module = importlib.import_module(f"cfjax.experiments.configs.{name}")
   config = module.get_config(FLAGS.preset)
   for key in SHORTHANDS:
     if FLAGS[key].present:
@@ -148,17 +150,31 @@ def _stop(message: str) -> NoReturn:
 
 
 def _show_shared_flags() -> None:
-  """Makes --help list the shared flags (defined here, in experiments.cli) beside the
+  """Makes --help list the shared flags (defined here, in cfjax.experiments.cli) beside the
   runner's own: absl's --help shows the main module's key flags only."""
   main_module = sys.argv[0]
   for flag_name in (*SHARED_FLAGS, "config"):
     FLAGS.register_key_flag_for_module(main_module, FLAGS[flag_name])
 
 
-def main(name: str, run: Callable[[ml_collections.ConfigDict, str], object]) -> None:
+def main(name: str, run: Callable[[ml_collections.ConfigDict, str], object],
+         argv: list[str] | None = None) -> None:
   """Defines the runner's --config, parses the flags, joins a multi-process run if asked,
   loads the config, calls `run(config, output_dir)` and prints table.md, where it wrote and
-  the peak memory."""
+  the peak memory.
+
+  Args:
+    name: the runner (its config is `configs/<name>.py`).
+    run: the pipeline, `run(config, output_dir)`.
+    argv: the program name and the flags; default sys.argv. Given, it replaces sys.argv:
+      ml_collections reads the --config.* overrides from sys.argv, and absl's --help lists
+      the flags of the module named sys.argv[0].
+  """
+  if argv is not None:
+    sys.argv = list(argv)
+  main_module = sys.modules.get("__main__")
+  if main_module is not None:  # absl's --help starts with __main__'s docstring: the runner's
+    main_module.__doc__ = importlib.import_module(f"cfjax.experiments.{name}").__doc__
   define_config(name)
   _show_shared_flags()
 

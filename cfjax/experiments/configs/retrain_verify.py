@@ -1,4 +1,4 @@
-"""Config of the retrain-and-verify study (`python -m experiments.retrain_verify`)."""
+"""Config of the retrain-and-verify study (`cfjax retrain_verify`)."""
 
 import ml_collections
 
