@@ -1,6 +1,22 @@
 """Shared fixtures: tiny data and models, so XLA compiles stay small and are shared."""
 
-import numpy as np
+import os
+import pathlib
+
+# XLA compile time dominates the suite, and many modules compile the same small programs
+# (`_release_compiled_programs` below drops the in-memory cache between modules). JAX's
+# persistent compilation cache keeps every compiled program on disk, keyed by its HLO, the
+# JAX/XLA versions, the backend and the flags, so a program compiled once is loaded, not
+# recompiled, by later modules, by runner subprocesses (they inherit these variables) and by
+# later runs. Set before JAX is imported; CFJAX_TEST_COMPILATION_CACHE=off disables it.
+if os.environ.get("CFJAX_TEST_COMPILATION_CACHE", "on") != "off":
+  _cache_root = pathlib.Path(os.environ.get("CFJAX_CACHE_DIR")
+                             or pathlib.Path.home() / ".cache" / "cfjax")
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache_root / "jax-tests"))
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 from cfjax.models import make_mf, make_ncf

@@ -6,6 +6,8 @@ the event `BACKEND_COMPILE` (a cache hit records nothing)."""
 
 import contextlib
 
+import secrets
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,13 +43,16 @@ def compiles():
 
 
 def test_the_counter_sees_a_new_shape_compile():
-  """The counter can fail: a jitted function on a shape it never saw compiles once."""
+  """The counter can fail: a jitted function on a shape it never saw compiles once. The
+  shape is new to every run, so the tests' persistent compilation cache (conftest.py) cannot
+  answer it from disk."""
   double = jax.jit(lambda x: 2 * x + 1)
+  size = 1000 + secrets.randbelow(10**6)
   with compiles() as count:
-    double(jnp.zeros(17 * 3 + 2))
+    double(jnp.zeros(size))
   assert count[0] >= 1
   with compiles() as count:
-    double(jnp.ones(17 * 3 + 2))
+    double(jnp.ones(size))
   assert count[0] == 0
 
 
